@@ -1,0 +1,6 @@
+"""The advanced multi-task model, its losses and task weighting."""
+
+from talkscore.models.config import ModelConfig
+from talkscore.models.network import ModelOutput, TalkingFaceQualityModel
+
+__all__ = ["ModelConfig", "ModelOutput", "TalkingFaceQualityModel"]
