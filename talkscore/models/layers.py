@@ -110,7 +110,11 @@ class CrossModalBlock(nn.Module):
         self.query = nn.Linear(dim, dim)
         self.key_value = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
-        self.lag_bias = nn.Parameter(torch.zeros(heads, 2 * window + 1))
+        # locality prior (ALiBi-style): head h starts with bias -|lag| / 2^h, so one head looks at
+        # the same moment and the others progressively wider; training reshapes it freely
+        lags = torch.arange(-window, window + 1).abs().float()
+        slopes = 0.5 ** torch.arange(heads).float()
+        self.lag_bias = nn.Parameter(-slopes[:, None] * lags[None, :])
         self.norm_ffn = nn.LayerNorm(dim)
         self.ffn = feed_forward(dim, 4 * dim, dropout)
         self.drop = nn.Dropout(dropout)

@@ -42,6 +42,10 @@ class TaskWeighting(nn.Module):
     def update(self, losses: Tensor, has_labels: Tensor, shared: Sequence[Tensor]) -> None:
         """Strategy-specific step after the losses are known (GradNorm only)."""
 
+    def trainable_with_model(self) -> list[nn.Parameter]:
+        """Parameters the model's optimiser trains (GradNorm trains its own)."""
+        return list(self.parameters())
+
 
 class FixedWeighting(TaskWeighting):
     def __init__(self, num_tasks: int, weights: Sequence[float] | None = None) -> None:
@@ -97,7 +101,10 @@ class GradNormWeighting(TaskWeighting):
         self.optimizer = torch.optim.Adam([self.task_weights], lr=lr)
 
     def weights(self) -> Tensor:
-        return self.task_weights.detach()
+        return self.task_weights.detach().clone()  # a copy: update() changes them in place
+
+    def trainable_with_model(self) -> list[nn.Parameter]:
+        return []
 
     def gradient_norms(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
         """||grad_W (w_t L_t)|| for each task `[K]`, W = the shared parameters (graph kept)."""

@@ -1,0 +1,125 @@
+"""Checkpoints: a folder with `model.safetensors` (weights) and `talkscore.json` (metadata).
+
+The metadata carries the model config (adaptive projections included, so loading rebuilds the
+exact model), training metrics, versions and whatever later stages add (extractor settings,
+reducer). Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model as _load_weights
+from safetensors.torch import save_model as _save_weights
+
+from talkscore.jsonable import jsonable
+from talkscore.models import ModelConfig, TalkingFaceQualityModel
+from talkscore.runtime import resolve_device
+
+FORMAT = "talkscore-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "talkscore.json"
+
+
+class CheckpointError(ValueError):
+    """A path that is not a usable talkscore checkpoint."""
+
+
+def save_checkpoint(
+    path: str | Path, model: TalkingFaceQualityModel, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Write `model` (and extra `metadata`) to the folder `path`; files are replaced atomically."""
+    from talkscore import __version__
+
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = replace(model.config, input_dims=model.input_dims())
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {
+            "talkscore": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        **(metadata or {}),
+        "model_config": config.to_dict(),
+    }
+    _atomic_write(folder / WEIGHTS_FILE, lambda tmp: _save_weights(model, tmp))
+    text = json.dumps(jsonable(meta), indent=2, allow_nan=False)
+    _atomic_write(folder / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n"))
+    return folder
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's metadata, checked to be ours."""
+    file = _folder(path) / METADATA_FILE
+    try:
+        meta = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{file} is not readable talkscore metadata ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{file} is not a talkscore checkpoint (no format marker)")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{file} has format version {meta['format_version']}; this talkscore reads up to "
+            f"{FORMAT_VERSION}: upgrade talkscore"
+        )
+    return meta
+
+
+def load_model(
+    path: str | Path, device: str | torch.device | None = None
+) -> TalkingFaceQualityModel:
+    """Rebuild the model saved at `path` (a checkpoint folder or a file inside it), in eval mode.
+
+    The metadata is available afterwards as `model.metadata`.
+    """
+    folder = _folder(path)
+    meta = read_metadata(folder)
+    try:
+        config = ModelConfig.from_dict(meta["model_config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{folder}: invalid model config ({exc})") from None
+    model = TalkingFaceQualityModel(config)
+    try:
+        _load_weights(model, str(folder / WEIGHTS_FILE), strict=True, device="cpu")
+    except (OSError, SafetensorError, RuntimeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{folder / WEIGHTS_FILE}: unusable weights ({first_line})") from None
+    model.metadata = meta
+    return model.to(resolve_device(device)).eval()
+
+
+def _folder(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_file() and path.name in (WEIGHTS_FILE, METADATA_FILE):
+        path = path.parent
+    if not path.is_dir():
+        raise CheckpointError(
+            f"no checkpoint at {path}: expected a folder with {WEIGHTS_FILE} and {METADATA_FILE}"
+        )
+    return path
+
+
+def _atomic_write(target: Path, write) -> None:
+    """Call `write(tmp_path)` then rename onto `target`, so a crash never leaves half a file."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
