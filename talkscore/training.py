@@ -60,9 +60,10 @@ class TrainConfig:
     weighting: str = "uncertainty"
     # per-task weights for `fixed` (default all 1)
     fixed_weights: tuple[float, ...] | None = None
-    # GradNorm's asymmetry alpha and the learning rate of its weight optimiser
+    # learning rate of the weighting's own parameters (learned, uncertainty, gradnorm)
+    weighting_lr: float = 0.025
+    # GradNorm's asymmetry alpha (0: equal gradient norms; larger: favour slow tasks)
     gradnorm_alpha: float = 1.5
-    gradnorm_lr: float = 0.025
     # consistency regulariser over the non-overall tasks: none, std, corr or cov
     consistency: str = "none"
     consistency_lambda: float = 0.1
@@ -138,7 +139,7 @@ class Trainer:
             len(tasks),
             fixed_weights=config.fixed_weights,
             gradnorm_alpha=config.gradnorm_alpha,
-            gradnorm_lr=config.gradnorm_lr,
+            gradnorm_lr=config.weighting_lr,
         )
         self.consistency_index = [tasks.index(t) for t in model.config.consistency_tasks]
         amp = config.amp and self.device.type == "cuda"
@@ -166,12 +167,16 @@ class Trainer:
     # -- training -------------------------------------------------------------------------
 
     def _optimizer(self) -> torch.optim.Optimizer:
-        params = list(self.model.parameters()) + self.weighting.trainable_with_model()
-        decay = [p for p in params if p.dim() >= 2]
-        no_decay = [p for p in params if p.dim() < 2]
+        params = list(self.model.parameters())
+        decay = self.config.weight_decay
         groups = [
-            {"params": decay, "weight_decay": self.config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+            {
+                "params": self.weighting.trainable_with_model(),
+                "weight_decay": 0.0,
+                "lr": self.config.weighting_lr,
+            },
         ]
         return torch.optim.AdamW(groups, lr=self.config.lr)
 
@@ -200,7 +205,7 @@ class Trainer:
         total = weighted + cfg.nll_weight * nll + cfg.consistency_lambda * consistency
         return {
             "total": total,
-            "task_losses": losses.detach(),
+            "task_losses": losses,
             "has_labels": has_labels,
             "nll": nll.detach(),
             "consistency": consistency.detach(),
@@ -269,7 +274,7 @@ class Trainer:
         for batch in loader:
             terms = self._step(batch.to(self.device), optimizer, schedule)
             has = terms["has_labels"].cpu()
-            sums += terms["task_losses"].cpu() * has
+            sums += terms["task_losses"].detach().cpu() * has
             counts += has
             total += float(terms["total"].detach())
             nll += float(terms["nll"])

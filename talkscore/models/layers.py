@@ -137,10 +137,11 @@ class CrossModalBlock(nn.Module):
         h = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
         )
-        h = h * allowed.any(dim=-1, keepdim=True).to(h.dtype)  # no frame to attend to: no update
         h = h.transpose(1, 2).reshape(b, t, d)
-        x = x + self.drop(self.out(h)) * x_valid[..., None].to(x.dtype)
-        return x + self.drop(self.ffn(self.norm_ffn(x)))
+        reached = allowed[:, 0].any(dim=-1) & x_valid  # [B, T]: a valid frame with context
+        x = x + self.drop(self.out(h)) * reached[..., None].to(x.dtype)
+        has_context = context_valid.any(dim=1)[:, None, None].to(x.dtype)  # else: identity
+        return x + self.drop(self.ffn(self.norm_ffn(x))) * has_context
 
 
 class MaskedPooling(nn.Module):
