@@ -45,6 +45,7 @@ def save_checkpoint(
     folder.mkdir(parents=True, exist_ok=True)
     config = replace(model.config, input_dims=model.input_dims())
     meta = {
+        **(metadata or {}),
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -53,7 +54,6 @@ def save_checkpoint(
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
-        **(metadata or {}),
         "model_config": config.to_dict(),
     }
     _atomic_write(folder / WEIGHTS_FILE, lambda tmp: _save_weights(model, tmp))
@@ -71,9 +71,12 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{file} is not readable talkscore metadata ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not a talkscore checkpoint (no format marker)")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{file} has an invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{file} has format version {meta['format_version']}; this talkscore reads up to "
+            f"{file} has format version {version}; this talkscore reads up to "
             f"{FORMAT_VERSION}: upgrade talkscore"
         )
     return meta

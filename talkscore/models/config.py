@@ -57,6 +57,8 @@ class ModelConfig:
             raise ValueError(f"modalities must be unique and non-empty, got {self.modalities}")
         if not self.tasks or len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f"tasks must be unique and non-empty, got {self.tasks}")
+        if self.num_heads < 1:
+            raise ValueError(f"num_heads must be at least 1, got {self.num_heads}")
         if self.encoder_dim <= 0 or self.encoder_dim % self.num_heads:
             raise ValueError(
                 f"encoder_dim ({self.encoder_dim}) must be positive and divisible by "
@@ -66,7 +68,7 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.score_max <= self.score_min:
             raise ValueError("score_max must be greater than score_min")
-        for a, b in self.cross_modal_pairs:
+        for a, b in self.cross_modal_pairs if self.cross_modal else ():
             if a not in self.modalities or b not in self.modalities or a == b:
                 raise ValueError(f"cross_modal_pairs entry ({a}, {b}) must name two modalities")
         unknown = set(self.input_dims) - set(self.modalities)
