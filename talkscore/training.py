@@ -198,7 +198,6 @@ class Trainer:
         scores, log_var = out.scores.float(), out.log_var.float()
         losses, has_labels = task_losses(scores, batch.labels)
         weighted = self.weighting.combine(losses, has_labels)
-        self.weighting.update(losses, has_labels, self.model.last_shared_parameters())
         nll = gaussian_nll(scores, log_var, batch.labels)
         span = self.model.config.score_max - self.model.config.score_min
         consistency = consistency_loss(scores[:, self.consistency_index], cfg.consistency, span)
@@ -213,6 +212,8 @@ class Trainer:
 
     def _step(self, batch: Batch, optimizer, schedule) -> dict[str, torch.Tensor]:
         terms = self.loss_terms(batch)
+        shared = self.model.last_shared_parameters()
+        self.weighting.update(terms["task_losses"], terms["has_labels"], shared)
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
         if self.config.grad_clip > 0:

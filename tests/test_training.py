@@ -106,3 +106,14 @@ def test_correlation_image_colours_sign_and_size():
     red, blue, white = image[:, 0, 0], image[:, 0, 4], image[:, 4, 0]
     assert tuple(red) == (255, 0, 0) and tuple(blue) == (0, 0, 255)
     assert tuple(white) == (255, 255, 255) and tuple(image[:, 4, 4]) == (255, 255, 255)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_mixed_precision_training_on_cuda():
+    model = TalkingFaceQualityModel(small_config())
+    trainer = Trainer(model, TrainConfig(epochs=2, batch_size=16, device="cuda", amp=True))
+    result = trainer.fit(factor_samples(64, dims=SMALL_DIMS, frames=(8, 12)))
+    assert trainer.amp_dtype is not None
+    assert all(np.isfinite(record["loss"]) for record in result.history)
+    assert next(model.parameters()).is_cuda
