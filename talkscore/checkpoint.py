@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model as _load_weights
 from safetensors.torch import save_model as _save_weights
 
+from talkscore.errors import TalkscoreError
 from talkscore.jsonable import jsonable
 from talkscore.models import ModelConfig, TalkingFaceQualityModel
 from talkscore.runtime import resolve_device
@@ -31,7 +32,7 @@ WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "talkscore.json"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(TalkscoreError, ValueError):
     """A path that is not a usable talkscore checkpoint."""
 
 

@@ -1,0 +1,1 @@
+"""Per-modality feature extractors: one module per backend."""
