@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from talkscore import __version__
+from talkscore.jsonable import jsonable
 
 app = typer.Typer(
     name="talkscore",
@@ -27,7 +31,6 @@ err_console = Console(stderr=True)
 UNBUILT: dict[str, str] = {
     "score": "scoring a video with the bundled model",
     "batch": "scoring many videos into one table",
-    "extract": "extracting per-frame modality features",
     "train": "training a model on extracted features",
     "evaluate": "comparing model scores with human labels",
 }
@@ -104,6 +107,84 @@ def _models_table(env: dict[str, Any]) -> Table:
     for name, model in env["models"].items():
         path = model["path"] or "[yellow]missing[/]"
         table.add_row(name, path, model["source"] or "-", checksum[model["sha256_ok"]])
+    return table
+
+
+@app.command()
+def extract(
+    paths: list[Path] = typer.Argument(..., help="Video files or folders of videos."),
+    out: Path = typer.Option(..., "--out", help="Feature cache folder (one .npz per video)."),
+    visual: str = typer.Option("quality", help="Visual backend: quality or clip."),
+    audio: str = typer.Option("spectral", help="Audio backend: spectral or wav2vec2."),
+    visual_model: str = typer.Option(None, help="Hub id or local folder of the CLIP weights."),
+    audio_model: str = typer.Option(None, help="Hub id or local folder of the wav2vec2 weights."),
+    face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
+    fps: float = typer.Option(25.0, help="Frames per second of the common timeline."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    recursive: bool = typer.Option(False, help="Look for videos in sub-folders too."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Extract the four modality streams and diagnostics of videos into a cache folder."""
+    from talkscore.extract_batch import extract_videos, find_videos
+    from talkscore.extraction import ExtractionSettings
+
+    try:
+        settings = ExtractionSettings(
+            fps=fps, visual=visual, audio=audio, visual_model=visual_model, audio_model=audio_model
+        )
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    videos = find_videos(paths, recursive)
+    if not videos:
+        fail("no videos found in the given paths", code=2)
+    with _progress(as_json) as progress:
+        task = progress.add_task("extracting", total=len(videos))
+        try:
+            results = extract_videos(
+                videos, out, settings, face_model, workers,
+                on_result=lambda _: progress.advance(task),
+            )  # fmt: skip
+        except Exception as exc:
+            from talkscore.extract_batch import error_line
+
+            fail(error_line(exc))
+    if as_json:
+        typer.echo(json.dumps([jsonable(asdict(r)) for r in results], indent=2))
+    else:
+        console.print(_extract_table(results))
+        for r in results:
+            if r.status == "failed":
+                err_console.print(f"failed: {r.video}: {r.error}", markup=False, soft_wrap=True)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=True,
+    )
+
+
+def _extract_table(results) -> Table:
+    table = Table("video", "status", "frames", "face", "offset", "DNSMOS", title="extraction")
+    for r in results:
+        s = r.summary or {}
+        face = f"{s['face_coverage']:.0%}" if s else ""
+        ovrl = s.get("dnsmos_ovrl")
+        table.add_row(
+            r.video,
+            {"failed": "[red]failed[/]", "cached": "cached"}.get(r.status, "[green]done[/]"),
+            str(s.get("frames", "")),
+            face,
+            f"{s['offset_frames']:+d}" if s and s["has_audio"] else "",
+            f"{ovrl:.2f}" if ovrl is not None else "",
+        )
     return table
 
 

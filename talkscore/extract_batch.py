@@ -1,0 +1,128 @@
+"""Extract many videos into a feature cache in worker processes; a bad file never stops the rest."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from talkscore.errors import TalkscoreError
+from talkscore.extraction import ExtractionSettings, Extractor, FeatureCache, VideoFeatures
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+
+
+@dataclass
+class ExtractResult:
+    """What happened to one input."""
+
+    video: str
+    status: str  # "extracted", "cached" or "failed"
+    features: str | None = None  # path of the cached .npz
+    error: str | None = None  # one line, for failed inputs
+    summary: dict[str, Any] | None = None  # frames, face coverage, offset, DNSMOS OVRL
+
+
+def find_videos(paths: Iterable[str | Path], recursive: bool = False) -> list[Path]:
+    """Files as given, plus the videos inside given folders (sorted, without duplicates)."""
+    found: dict[Path, None] = {}
+    for path in map(Path, paths):
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            for file in sorted(path.glob(pattern)):
+                if file.is_file() and file.suffix.lower() in VIDEO_SUFFIXES:
+                    found[file] = None
+        else:
+            found[path] = None
+    return list(found)
+
+
+def error_line(exc: BaseException) -> str:
+    """One line describing an exception: the message, prefixed by the type when unexpected."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, TalkscoreError) else f"{type(exc).__name__}: {text}"
+
+
+def _summary(features) -> dict[str, Any]:
+    d = features.diagnostics
+    return {
+        "frames": d["num_frames"],
+        "face_coverage": d["face_coverage"],
+        "has_audio": d["has_audio"],
+        "offset_frames": d["sync"]["offset_frames"],
+        "dnsmos_ovrl": d.get("dnsmos", {}).get("ovrl"),
+    }
+
+
+class _Job:
+    """Extracts into the cache with one Extractor (one per process)."""
+
+    def __init__(self, out: str, settings: ExtractionSettings, face_model: str | None):
+        self.extractor = Extractor(settings, face_model)
+        self.cache = FeatureCache(out, self.extractor.describe())
+
+    def __call__(self, video: str) -> ExtractResult:
+        try:
+            target = self.cache.path_for(video)
+            if target.is_file():
+                summary = _summary(VideoFeatures.load(target))
+                return ExtractResult(video, "cached", str(target), summary=summary)
+            features = self.extractor(video)
+            self.cache.folder.mkdir(parents=True, exist_ok=True)
+            features.save(target)
+            return ExtractResult(video, "extracted", str(target), summary=_summary(features))
+        except Exception as exc:  # one bad file never stops the batch
+            return ExtractResult(video, "failed", error=error_line(exc))
+
+
+_WORKER_JOB: _Job | None = None
+
+
+def _init_worker(out: str, settings: ExtractionSettings, face_model: str | None) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = _Job(out, settings, face_model)
+
+
+def _run_in_worker(video: str) -> ExtractResult:
+    return _WORKER_JOB(video)
+
+
+def extract_videos(
+    videos: list[Path],
+    out: str | Path,
+    settings: ExtractionSettings | None = None,
+    face_model: str | Path | None = None,
+    workers: int = 1,
+    on_result: Callable[[ExtractResult], None] | None = None,
+) -> list[ExtractResult]:
+    """Extract every video into `out` (skipping cached ones); results in input order.
+
+    Backends are loaded once per worker process. Setup errors (no face model, unknown backend)
+    raise before any video is touched.
+    """
+    settings = settings or ExtractionSettings()
+    face = str(face_model) if face_model else None
+    results = []
+    for result in _results(list(map(str, videos)), str(out), settings, face, workers):
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results
+
+
+def _results(
+    videos: list[str], out: str, settings: ExtractionSettings, face: str | None, workers: int
+) -> Iterator[ExtractResult]:
+    if workers <= 1 or len(videos) <= 1:
+        job = _Job(out, settings, face)
+        yield from map(job, videos)
+        return
+    _Job(out, settings, face)  # fail fast in this process on setup errors
+    context = multiprocessing.get_context("spawn")  # MediaPipe and ONNX threads do not fork
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(out, settings, face)
+    ) as pool:
+        yield from pool.map(_run_in_worker, videos)

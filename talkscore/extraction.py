@@ -1,0 +1,297 @@
+"""From a video file to the four modality streams the model reads, plus diagnostics.
+
+decode (PyAV, resampled to `fps`) -> per frame: face tracking and the visual backend -> keypoint
+and AU streams from the face track -> audio backend and DNSMOS on the 16 kHz waveform -> the
+audio-visual offset diagnostic. `Extractor` keeps the loaded backends for many videos;
+`FeatureCache` stores one file per video keyed by its content hash and the settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from talkscore.batching import Sample
+from talkscore.decoding import iter_frames, probe, read_audio
+from talkscore.extractors import (
+    AUDIO_BACKENDS,
+    VISUAL_BACKENDS,
+    create_audio_backend,
+    create_visual_backend,
+)
+from talkscore.extractors.action_units import AU_NAMES, action_units
+from talkscore.extractors.av_sync import MAX_LAG, SyncEstimate, estimate_offset, speech_envelope
+from talkscore.extractors.dnsmos import dnsmos, dnsmos_frame_features, dnsmos_windows
+from talkscore.extractors.face import FaceTrack, FaceTracker, resolve_face_model
+from talkscore.extractors.keypoints import (
+    HEAD_POSE_NAMES,
+    KEYPOINT_DIM,
+    head_pose,
+    mouth_opening,
+    normalised_landmarks,
+)
+from talkscore.extractors.spectral import audio_frame_mask
+from talkscore.jsonable import jsonable
+from talkscore.paths import FACE_MODEL_SHA256
+from talkscore.tasks import MODALITIES
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever extracted features change meaning; part of every cache key.
+FEATURE_SCHEMA_VERSION = 1
+SAMPLE_RATE = 16000
+DNSMOS_NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
+
+
+@dataclass(frozen=True)
+class ExtractionSettings:
+    """What to extract, and how (flags of `talkscore extract` carry the same names)."""
+
+    # frames per second of the common timeline
+    fps: float = 25.0
+    # frames are downscaled as decoded so that their longer side is at most this many pixels
+    max_side: int = 640
+    # visual backend: quality (no download) or clip
+    visual: str = "quality"
+    # audio backend: spectral (no download) or wav2vec2
+    audio: str = "spectral"
+    # hub id or local folder of the clip / wav2vec2 weights (None: the backend's default)
+    visual_model: str | None = None
+    audio_model: str | None = None
+    # faces the landmarker looks for per frame (the tracker follows one of them)
+    max_faces: int = 2
+    # DNSMOS window and hop in seconds (per-window scores become 4 audio features)
+    dnsmos_window_s: float = 2.0
+    dnsmos_hop_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the option to fix."""
+        if self.visual not in VISUAL_BACKENDS:
+            raise ValueError(f"visual must be one of {VISUAL_BACKENDS}, got {self.visual!r}")
+        if self.audio not in AUDIO_BACKENDS:
+            raise ValueError(f"audio must be one of {AUDIO_BACKENDS}, got {self.audio!r}")
+        if not 1 <= self.fps <= 120:
+            raise ValueError(f"fps must be within 1..120, got {self.fps}")
+        if self.max_side < 64:
+            raise ValueError(f"max_side must be at least 64, got {self.max_side}")
+
+    def key(self) -> dict[str, Any]:
+        """Everything that changes the features (the cache key hashes it)."""
+        return {
+            **asdict(self),
+            "schema": FEATURE_SCHEMA_VERSION,
+            "face_model_sha256": FACE_MODEL_SHA256,
+        }
+
+
+@dataclass
+class VideoFeatures:
+    """The extracted streams of one video, on one timeline of `num_frames` frames."""
+
+    streams: dict[str, np.ndarray]  # modality -> [T, D] float32 (NaN where not measurable)
+    masks: dict[str, np.ndarray]  # modality -> [T] bool
+    head_pose: np.ndarray  # [T, 6]: pitch, yaw, roll (deg), tx, ty, tz (cm)
+    sync_curve: np.ndarray  # [31] lag correlation at lags -15..15 (see av_sync)
+    diagnostics: dict[str, Any]
+    settings: dict[str, Any]
+    feature_names: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.head_pose)
+
+    def to_sample(self, labels: np.ndarray, name: str = "") -> Sample:
+        """A training/scoring sample (modalities without any valid frame are left out)."""
+        present = {m: x for m, x in self.streams.items() if self.masks[m].any()}
+        return Sample(present, labels, {m: self.masks[m] for m in present}, name=name)
+
+    def save(self, path: str | Path) -> None:
+        """One `.npz` file (no pickles): the arrays plus a JSON `meta` entry, written atomically."""
+        arrays = {f"stream_{m}": x for m, x in self.streams.items()}
+        arrays |= {f"mask_{m}": x for m, x in self.masks.items()}
+        meta = {"diagnostics": self.diagnostics, "settings": self.settings}
+        meta["feature_names"] = self.feature_names
+        arrays |= {"head_pose": self.head_pose, "sync_curve": self.sync_curve}
+        arrays["meta"] = np.array(json.dumps(jsonable(meta), allow_nan=False))
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+        os.close(fd)
+        try:
+            np.savez(tmp, **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @classmethod
+    def load(cls, path: str | Path) -> VideoFeatures:
+        """Inverse of `save`."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            streams = {k[7:]: data[k] for k in data.files if k.startswith("stream_")}
+            masks = {k[5:]: data[k] for k in data.files if k.startswith("mask_")}
+            return cls(
+                streams=streams,
+                masks=masks,
+                head_pose=data["head_pose"],
+                sync_curve=data["sync_curve"],
+                diagnostics=meta["diagnostics"],
+                settings=meta["settings"],
+                feature_names=meta["feature_names"],
+            )
+
+
+Progress = Callable[[int, int], None]  # (frames done, frames expected)
+
+
+class Extractor:
+    """Loads the backends once and extracts `VideoFeatures` from any number of videos."""
+
+    def __init__(
+        self,
+        settings: ExtractionSettings | None = None,
+        face_model: str | Path | None = None,
+        device: str = "auto",
+    ) -> None:
+        self.settings = settings or ExtractionSettings()
+        self.face_model = resolve_face_model(face_model)
+        s = self.settings
+        self.visual = create_visual_backend(s.visual, s.visual_model, device)
+        self.audio = create_audio_backend(s.audio, s.audio_model, device)
+
+    def __call__(self, path: str | Path, progress: Progress | None = None) -> VideoFeatures:
+        """Extract one video; `progress(done, total)` is called as frames are processed."""
+        s = self.settings
+        info = probe(path)
+        track = self._track_faces(path, progress, expected=int(info.duration * s.fps))
+        num_frames = len(track.mask)
+        audio = read_audio(path, SAMPLE_RATE) if info.has_audio else None
+        streams, masks, names = self._face_streams(track)
+        streams["visual"] = self.visual.finish()
+        masks["visual"] = self._visual_mask(track)
+        names["visual"] = self.visual.feature_names()
+        audio_part = self._audio_streams(audio, num_frames)
+        streams["audio"], masks["audio"], names["audio"], audio_diagnostics = audio_part
+        sync = self._sync(track, audio, num_frames)
+        diagnostics = {
+            "video": info.to_dict(),
+            "fps": s.fps,
+            "num_frames": num_frames,
+            "duration_s": num_frames / s.fps,
+            "face_coverage": track.coverage,
+            "max_faces_seen": int(track.faces_seen.max(initial=0)),
+            "has_audio": audio is not None,
+            "sync": sync.to_dict(),
+            **audio_diagnostics,
+        }
+        return VideoFeatures(
+            streams={m: streams[m].astype(np.float32) for m in MODALITIES},
+            masks={m: masks[m] for m in MODALITIES},
+            head_pose=head_pose(track),
+            sync_curve=sync.curve.astype(np.float32),
+            diagnostics=diagnostics,
+            settings=self.describe(),
+            feature_names=names,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The settings that made the features, with the backends' own settings."""
+        return {
+            **self.settings.key(),
+            "visual_backend": self.visual.settings_dict(),
+            "audio_backend": self.audio.settings_dict(),
+        }
+
+    def _track_faces(self, path, progress: Progress | None, expected: int) -> FaceTrack:
+        s = self.settings
+        self.visual.reset()
+        with FaceTracker(self.face_model, max_faces=s.max_faces) as tracker:
+            for frame in iter_frames(path, s.fps, s.max_side):
+                box = tracker.add(frame.image, frame.time)
+                self.visual.add(frame.image, box)
+                if progress:
+                    progress(frame.index + 1, max(expected, frame.index + 1))
+            return tracker.finish()
+
+    def _visual_mask(self, track: FaceTrack) -> np.ndarray:
+        """quality features exist for every frame; clip embeddings only where there is a face."""
+        return track.mask.copy() if self.settings.visual == "clip" else np.ones_like(track.mask)
+
+    @staticmethod
+    def _face_streams(track: FaceTrack) -> tuple[dict, dict, dict]:
+        keypoints = normalised_landmarks(track)
+        streams = {
+            "keypoint": keypoints.reshape(len(track.mask), KEYPOINT_DIM),
+            "au": action_units(track.blendshapes, track.blendshape_names)
+            if track.blendshape_names
+            else np.full((len(track.mask), len(AU_NAMES)), np.nan, np.float32),
+        }
+        masks = {"keypoint": track.mask.copy(), "au": track.mask.copy()}
+        axes = ("x", "y", "z")
+        names = {
+            "keypoint": [f"lm{i:03d}_{a}" for i in range(KEYPOINT_DIM // 3) for a in axes],
+            "au": list(AU_NAMES),
+            "head_pose": list(HEAD_POSE_NAMES),
+        }
+        return streams, masks, names
+
+    def _audio_streams(self, audio: np.ndarray | None, num_frames: int) -> tuple:
+        s = self.settings
+        names = [*self.audio.feature_names(), *DNSMOS_NAMES]
+        if audio is None or len(audio) == 0:
+            empty = np.full((num_frames, len(names)), np.nan, np.float32)
+            return empty, np.zeros(num_frames, bool), names, {"audio_seconds": 0.0}
+        features = self.audio.extract(audio, SAMPLE_RATE, num_frames, s.fps)
+        quality = dnsmos_frame_features(
+            audio, SAMPLE_RATE, num_frames, s.fps, s.dnsmos_window_s, s.dnsmos_hop_s
+        )
+        has_audio = audio_frame_mask(len(audio), SAMPLE_RATE, num_frames, s.fps)
+        diagnostics = {
+            "audio_seconds": len(audio) / SAMPLE_RATE,
+            "dnsmos": dnsmos(audio, SAMPLE_RATE),
+            "dnsmos_windows": dnsmos_windows(audio, SAMPLE_RATE, s.dnsmos_window_s, s.dnsmos_hop_s),
+        }
+        return np.concatenate([features, quality], axis=1), has_audio, names, diagnostics
+
+    def _sync(self, track: FaceTrack, audio: np.ndarray | None, num_frames: int) -> SyncEstimate:
+        s = self.settings
+        if audio is None or not track.blendshape_names:
+            return SyncEstimate(0, 0.0, 0.0, np.full(2 * MAX_LAG + 1, np.nan))
+        envelope, has_audio = speech_envelope(audio, SAMPLE_RATE, num_frames, s.fps)
+        aperture = mouth_opening(normalised_landmarks(track))
+        jaw = track.blendshapes[:, track.blendshape_names.index("jawOpen")]
+        return estimate_offset(aperture, jaw, track.mask, envelope, has_audio, s.fps)
+
+
+def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of the file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    """One `.npz` per video in `folder`, named by content hash and settings hash."""
+
+    def __init__(self, folder: str | Path, settings: dict[str, Any]) -> None:
+        self.folder = Path(folder)
+        text = json.dumps(jsonable(settings), sort_keys=True)
+        self._settings_hash = hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def path_for(self, video: str | Path) -> Path:
+        """Where the features of `video` (its current content) are stored."""
+        return self.folder / f"{content_hash(video)[:24]}-{self._settings_hash}.npz"
