@@ -29,14 +29,19 @@ from talkscore.extractors import (
     create_visual_backend,
 )
 from talkscore.extractors.action_units import AU_NAMES, action_units
-from talkscore.extractors.av_sync import MAX_LAG, SyncEstimate, estimate_offset, speech_envelope
+from talkscore.extractors.av_sync import (
+    MAX_LAG,
+    SyncEstimate,
+    estimate_offset,
+    mouth_signals,
+    speech_envelope,
+)
 from talkscore.extractors.dnsmos import dnsmos, dnsmos_frame_features, dnsmos_windows
 from talkscore.extractors.face import FaceTrack, FaceTracker, resolve_face_model
 from talkscore.extractors.keypoints import (
     HEAD_POSE_NAMES,
     KEYPOINT_DIM,
     head_pose,
-    mouth_opening,
     normalised_landmarks,
 )
 from talkscore.extractors.spectral import audio_frame_mask
@@ -270,9 +275,7 @@ class Extractor:
         if audio is None or not track.blendshape_names:
             return SyncEstimate(0, 0.0, 0.0, np.full(2 * MAX_LAG + 1, np.nan))
         envelope, has_audio = speech_envelope(audio, SAMPLE_RATE, num_frames, s.fps)
-        aperture = mouth_opening(normalised_landmarks(track))
-        jaw = track.blendshapes[:, track.blendshape_names.index("jawOpen")]
-        return estimate_offset(aperture, jaw, track.mask, envelope, has_audio, s.fps)
+        return estimate_offset(mouth_signals(track), track.mask, envelope, has_audio, s.fps)
 
 
 def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
