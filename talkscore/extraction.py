@@ -8,15 +8,20 @@ audio-visual offset diagnostic. `Extractor` keeps the loaded backends for many v
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import queue
 import tempfile
-from collections.abc import Callable
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,7 +41,7 @@ from talkscore.extractors.av_sync import (
     mouth_signals,
     speech_envelope,
 )
-from talkscore.extractors.dnsmos import dnsmos, dnsmos_frame_features, dnsmos_windows
+from talkscore.extractors.dnsmos import dnsmos, dnsmos_windows, window_frame_features
 from talkscore.extractors.face import FaceTrack, FaceTracker, resolve_face_model
 from talkscore.extractors.keypoints import (
     HEAD_POSE_NAMES,
@@ -50,10 +55,12 @@ from talkscore.paths import FACE_MODEL_SHA256
 from talkscore.tasks import MODALITIES
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Bumped whenever extracted features change meaning; part of every cache key.
 FEATURE_SCHEMA_VERSION = 1
 SAMPLE_RATE = 16000
+_MAX_PENDING_FRAMES = 8  # frames queued for the visual backend's thread (bounds memory)
 DNSMOS_NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
 
 
@@ -74,9 +81,10 @@ class ExtractionSettings:
     audio_model: str | None = None
     # faces the landmarker looks for per frame (the tracker follows one of them)
     max_faces: int = 2
-    # DNSMOS window and hop in seconds (per-window scores become 4 audio features)
-    dnsmos_window_s: float = 2.0
-    dnsmos_hop_s: float = 1.0
+    # DNSMOS window and hop in seconds (per-window scores become 4 audio features; each
+    # window costs one 9 s model pass, so the default hop keeps DNSMOS near 0.1 x real time)
+    dnsmos_window_s: float = 3.0
+    dnsmos_hop_s: float = 3.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -180,15 +188,20 @@ class Extractor:
         """Extract one video; `progress(done, total)` is called as frames are processed."""
         s = self.settings
         info = probe(path)
-        track = self._track_faces(path, progress, expected=int(info.duration * s.fps))
-        num_frames = len(track.mask)
         audio = read_audio(path, SAMPLE_RATE) if info.has_audio else None
+        if audio is not None and len(audio) == 0:
+            audio = None
+        with ThreadPoolExecutor(1) as pool:  # DNSMOS runs beside the frame loop
+            speech_quality = pool.submit(self._speech_quality, audio)
+            track = self._track_faces(path, progress, expected=int(info.duration * s.fps))
+            speech_quality = speech_quality.result()
+        num_frames = len(track.mask)
         streams, masks, names = self._face_streams(track)
         streams["visual"] = self.visual.finish()
         masks["visual"] = self._visual_mask(track)
         names["visual"] = self.visual.feature_names()
-        audio_part = self._audio_streams(audio, num_frames)
-        streams["audio"], masks["audio"], names["audio"], audio_diagnostics = audio_part
+        streams["audio"], masks["audio"] = self._audio_stream(audio, num_frames, speech_quality)
+        names["audio"] = [*self.audio.feature_names(), *DNSMOS_NAMES]
         sync = self._sync(track, audio, num_frames)
         diagnostics = {
             "video": info.to_dict(),
@@ -199,7 +212,8 @@ class Extractor:
             "max_faces_seen": int(track.faces_seen.max(initial=0)),
             "has_audio": audio is not None,
             "sync": sync.to_dict(),
-            **audio_diagnostics,
+            "audio_seconds": 0.0 if audio is None else len(audio) / SAMPLE_RATE,
+            **(speech_quality or {}),
         }
         return VideoFeatures(
             streams={m: streams[m].astype(np.float32) for m in MODALITIES},
@@ -220,14 +234,23 @@ class Extractor:
         }
 
     def _track_faces(self, path, progress: Progress | None, expected: int) -> FaceTrack:
+        """Face tracking on this thread; decoding and the visual backend run on two others."""
         s = self.settings
         self.visual.reset()
-        with FaceTracker(self.face_model, max_faces=s.max_faces) as tracker:
-            for frame in iter_frames(path, s.fps, s.max_side):
+        pending: deque[Future] = deque()
+        with (
+            FaceTracker(self.face_model, max_faces=s.max_faces) as tracker,
+            ThreadPoolExecutor(1) as visual,
+        ):
+            for frame in prefetch(iter_frames(path, s.fps, s.max_side), _MAX_PENDING_FRAMES):
                 box = tracker.add(frame.image, frame.time)
-                self.visual.add(frame.image, box)
+                pending.append(visual.submit(self.visual.add, frame.image, box))
+                while len(pending) > _MAX_PENDING_FRAMES:
+                    pending.popleft().result()
                 if progress:
                     progress(frame.index + 1, max(expected, frame.index + 1))
+            for job in pending:
+                job.result()
             return tracker.finish()
 
     def _visual_mask(self, track: FaceTrack) -> np.ndarray:
@@ -252,23 +275,28 @@ class Extractor:
         }
         return streams, masks, names
 
-    def _audio_streams(self, audio: np.ndarray | None, num_frames: int) -> tuple:
+    def _speech_quality(self, audio: np.ndarray | None) -> dict[str, Any] | None:
+        """DNSMOS of the clip and of its windows (None without audio)."""
+        if audio is None:
+            return None
         s = self.settings
-        names = [*self.audio.feature_names(), *DNSMOS_NAMES]
-        if audio is None or len(audio) == 0:
-            empty = np.full((num_frames, len(names)), np.nan, np.float32)
-            return empty, np.zeros(num_frames, bool), names, {"audio_seconds": 0.0}
-        features = self.audio.extract(audio, SAMPLE_RATE, num_frames, s.fps)
-        quality = dnsmos_frame_features(
-            audio, SAMPLE_RATE, num_frames, s.fps, s.dnsmos_window_s, s.dnsmos_hop_s
-        )
-        has_audio = audio_frame_mask(len(audio), SAMPLE_RATE, num_frames, s.fps)
-        diagnostics = {
-            "audio_seconds": len(audio) / SAMPLE_RATE,
+        return {
             "dnsmos": dnsmos(audio, SAMPLE_RATE),
             "dnsmos_windows": dnsmos_windows(audio, SAMPLE_RATE, s.dnsmos_window_s, s.dnsmos_hop_s),
         }
-        return np.concatenate([features, quality], axis=1), has_audio, names, diagnostics
+
+    def _audio_stream(
+        self, audio: np.ndarray | None, num_frames: int, speech_quality: dict | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The audio modality (backend features + DNSMOS windows) and its frame mask."""
+        s = self.settings
+        if audio is None:
+            width = self.audio.dim + len(DNSMOS_NAMES)
+            return np.full((num_frames, width), np.nan, np.float32), np.zeros(num_frames, bool)
+        features = self.audio.extract(audio, SAMPLE_RATE, num_frames, s.fps)
+        quality = window_frame_features(speech_quality["dnsmos_windows"], num_frames, s.fps)
+        has_audio = audio_frame_mask(len(audio), SAMPLE_RATE, num_frames, s.fps)
+        return np.concatenate([features, quality], axis=1), has_audio
 
     def _sync(self, track: FaceTrack, audio: np.ndarray | None, num_frames: int) -> SyncEstimate:
         s = self.settings
@@ -276,6 +304,40 @@ class Extractor:
             return SyncEstimate(0, 0.0, 0.0, np.full(2 * MAX_LAG + 1, np.nan))
         envelope, has_audio = speech_envelope(audio, SAMPLE_RATE, num_frames, s.fps)
         return estimate_offset(mouth_signals(track), track.mask, envelope, has_audio, s.fps)
+
+
+def prefetch(items: Iterator[T], size: int) -> Iterator[T]:
+    """Iterate `items` on a background thread, at most `size` ahead (exceptions re-raised)."""
+    buffer: queue.Queue = queue.Queue(maxsize=size)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put((item, None))
+        except BaseException as exc:  # handed to the consumer
+            buffer.put((None, exc))
+        buffer.put((done, None))
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full buffer
+            with contextlib.suppress(queue.Empty):
+                buffer.get_nowait()
+            thread.join(timeout=0.01)
 
 
 def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:

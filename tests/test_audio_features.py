@@ -12,7 +12,7 @@ import soxr
 
 from talkscore.errors import BackendUnavailable
 from talkscore.extractors import dnsmos as dnsmos_module
-from talkscore.extractors.dnsmos import dnsmos, dnsmos_frame_features, dnsmos_windows
+from talkscore.extractors.dnsmos import dnsmos, dnsmos_windows, window_frame_features
 from talkscore.extractors.spectral import (
     SpectralBackend,
     SpectralSettings,
@@ -194,7 +194,9 @@ def test_dnsmos_windows_cover_the_clip(speech):
     assert all(w["end"] - w["start"] == pytest.approx(2.0) for w in windows)
     assert all(1.0 <= w[key] <= 5.0 for w in windows for key in ("ovrl", "sig", "bak", "p808"))
 
-    frames = dnsmos_frame_features(audio, SR, 125, 25)  # 5 s of video: the tail has no audio
+    frames = window_frame_features(
+        dnsmos_windows(audio, SR), 125, 25
+    )  # 5 s of video: the tail has no audio
     assert frames.shape == (125, 4) and frames.dtype == np.float32
     assert np.isfinite(frames).all()
     first = [windows[0][k] for k in ("ovrl", "sig", "bak", "p808")]
