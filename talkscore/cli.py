@@ -110,6 +110,23 @@ def _models_table(env: dict[str, Any]) -> Table:
     return table
 
 
+models_app = typer.Typer(help="Model files talkscore uses (face landmarker).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("fetch")
+def models_fetch() -> None:
+    """Download the MediaPipe face landmarker into the user cache (checked by sha256)."""
+    from talkscore.paths import FACE_MODEL_URL, fetch_face_model
+
+    try:
+        path = fetch_face_model()
+    except (OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        fail(f"could not download {FACE_MODEL_URL} ({reason}); copy face_landmarker.task by hand")
+    console.print(f"face model saved to {path}", markup=False, soft_wrap=True)
+
+
 @app.command()
 def extract(
     paths: list[Path] = typer.Argument(..., help="Video files or folders of videos."),

@@ -51,7 +51,7 @@ from talkscore.extractors.keypoints import (
 )
 from talkscore.extractors.spectral import audio_frame_mask
 from talkscore.jsonable import jsonable
-from talkscore.paths import FACE_MODEL_SHA256
+from talkscore.paths import FACE_MODEL_SHA256, sha256_file
 from talkscore.tasks import MODALITIES
 
 log = logging.getLogger(__name__)
@@ -340,15 +340,6 @@ def prefetch(items: Iterator[T], size: int) -> Iterator[T]:
             thread.join(timeout=0.01)
 
 
-def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of the file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class FeatureCache:
     """One `.npz` per video in `folder`, named by content hash and settings hash."""
 
@@ -359,4 +350,4 @@ class FeatureCache:
 
     def path_for(self, video: str | Path) -> Path:
         """Where the features of `video` (its current content) are stored."""
-        return self.folder / f"{content_hash(video)[:24]}-{self._settings_hash}.npz"
+        return self.folder / f"{sha256_file(video)[:24]}-{self._settings_hash}.npz"

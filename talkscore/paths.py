@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+import urllib.request
 from pathlib import Path
 
 #: File name of the MediaPipe face landmarker bundle.
 FACE_MODEL_FILENAME = "face_landmarker.task"
 #: Expected sha256 of the face landmarker bundle.
 FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+#: Google's published face landmarker bundle (MediaPipe model card: FaceLandmarker, float16 v1).
+FACE_MODEL_URL = (
+    "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/"
+    "face_landmarker.task"
+)
 #: Environment variable that points at the face landmarker bundle.
 FACE_MODEL_ENV = "TALKSCORE_FACE_MODEL"
 
@@ -56,3 +63,30 @@ def sha256_file(path: str | Path) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def fetch_face_model(
+    url: str = FACE_MODEL_URL, folder: str | Path | None = None, timeout: float = 30.0
+) -> Path:
+    """Download the face landmarker into the cache folder, hashing while streaming.
+
+    The file only appears (atomically) once its sha256 matches; raises OSError when the
+    download fails and ValueError on a checksum mismatch.
+    """
+    folder = Path(folder) if folder is not None else cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{FACE_MODEL_FILENAME}.", suffix=".part")
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            while chunk := response.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != FACE_MODEL_SHA256:
+            raise ValueError(f"{url} has sha256 {digest.hexdigest()}, expected {FACE_MODEL_SHA256}")
+        target = folder / FACE_MODEL_FILENAME
+        os.replace(tmp, target)
+        return target
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -105,7 +105,12 @@ def test_action_units_follow_the_documented_mapping():
     assert np.isnan(action_units(blend, BLENDSHAPES)[1]).all()
 
 
+def _offline(*args, **kwargs):
+    raise OSError("offline")
+
+
 def test_face_model_lookup_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr("talkscore.extractors.face.fetch_face_model", _offline)
     monkeypatch.setenv("TALKSCORE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("TALKSCORE_FACE_MODEL", raising=False)
     with pytest.raises(BackendUnavailable, match="--face-model"):
@@ -138,3 +143,54 @@ def test_face_leaving_and_returning_is_masked(clips_dir, face_model):
         assert head.all() == face_first and (~tail).all() == face_first, name
         assert (~head).all() != face_first and tail.all() != face_first, name
         assert np.count_nonzero(np.diff(mask[:-2].astype(int))) == 1, name
+
+
+def test_fetch_face_model_checks_the_hash_and_leaves_nothing_behind(tmp_path, face_model):
+    from talkscore.paths import FACE_MODEL_FILENAME, fetch_face_model
+
+    folder = tmp_path / "cache"
+    path = fetch_face_model(face_model.as_uri(), folder)
+    assert path == folder / FACE_MODEL_FILENAME
+    assert path.read_bytes() == face_model.read_bytes()
+    path.unlink()
+    wrong = tmp_path / "wrong.task"
+    wrong.write_bytes(b"0" * 1000)
+    with pytest.raises(ValueError, match="expected 64184e22"):
+        fetch_face_model(wrong.as_uri(), folder)
+    with pytest.raises(OSError):
+        fetch_face_model((tmp_path / "missing.task").as_uri(), folder)
+    assert list(folder.iterdir()) == []
+
+
+def test_missing_face_model_that_cannot_be_downloaded_says_how_to_provide_it(tmp_path, monkeypatch):
+    import talkscore.extractors.face as face
+
+    monkeypatch.setenv("TALKSCORE_CACHE", str(tmp_path))
+    monkeypatch.delenv("TALKSCORE_FACE_MODEL", raising=False)
+
+    def offline():
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(face, "fetch_face_model", offline)
+    with pytest.raises(BackendUnavailable, match="not downloadable") as error:
+        resolve_face_model()
+    assert "TALKSCORE_FACE_MODEL" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(BackendUnavailable, match="does not exist"):
+        resolve_face_model(tmp_path / "nope.task")
+
+
+def test_models_fetch_command_fails_in_one_line_offline(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import talkscore.paths as paths
+    from talkscore.cli import app
+
+    monkeypatch.setenv("TALKSCORE_CACHE", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(paths, "fetch_face_model", offline)
+    result = CliRunner().invoke(app, ["models", "fetch"])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "could not download" in result.stderr

@@ -21,6 +21,7 @@ from talkscore.paths import (
     FACE_MODEL_ENV,
     FACE_MODEL_SHA256,
     cache_dir,
+    fetch_face_model,
     find_face_model,
     sha256_file,
 )
@@ -49,19 +50,31 @@ class FaceTrack:
         return float(self.mask.mean()) if len(self.mask) else 0.0
 
 
-def resolve_face_model(explicit: str | Path | None = None, verify: bool = True) -> Path:
-    """The face_landmarker.task bundle (option, then environment, then cache), checked by hash."""
+def resolve_face_model(
+    explicit: str | Path | None = None, verify: bool = True, download: bool = True
+) -> Path:
+    """The face_landmarker.task bundle: the option, else the environment variable, else the
+    cache; when none has it, downloaded into the cache (if `download`). Checked by sha256."""
+    how = (
+        f"pass --face-model PATH, set {FACE_MODEL_ENV}, or put face_landmarker.task in "
+        f"{cache_dir()} (online: talkscore models fetch)"
+    )
+    if explicit is not None and not Path(explicit).expanduser().is_file():
+        raise BackendUnavailable(f"face model {explicit} does not exist; {how}")
     found = find_face_model(explicit)
+    if found is None and not download:
+        raise BackendUnavailable(f"face model not found: {how}")
     if found is None:
-        where = f"{explicit} does not exist; " if explicit else ""
-        raise BackendUnavailable(
-            f"face model not found: {where}pass --face-model PATH, set {FACE_MODEL_ENV}, or put "
-            f"face_landmarker.task in {cache_dir()}"
-        )
-    path, _ = found
+        try:
+            return fetch_face_model()
+        except (OSError, ValueError) as exc:
+            reason = " ".join(str(exc).split())
+            message = f"face model not found and not downloadable ({reason}); {how}"
+            raise BackendUnavailable(message) from None
+    path = found[0]
     if verify and sha256_file(path) != FACE_MODEL_SHA256:
         raise BackendUnavailable(
-            f"{path} is not the expected face_landmarker.task (sha256 mismatch); replace it"
+            f"{path} is not the expected face_landmarker.task (sha256 mismatch); {how}"
         )
     return path
 
