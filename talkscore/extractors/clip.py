@@ -12,28 +12,19 @@ model folder (or hub cache) has one, else CLIP's standard constants.
 from __future__ import annotations
 
 import json
-import logging
-import os
-import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
-from talkscore.errors import BackendUnavailable
 from talkscore.extractors.crops import Box, check_rgb, face_crop
-
-logger = logging.getLogger(__name__)
+from talkscore.extractors.hub import load_pretrained, require_transformers
+from talkscore.runtime import resolve_device
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # the face box's longer side is enlarged by this fraction on each side before cropping
 CROP_MARGIN = 0.25
-# seconds to wait for the hub's TCP handshake before giving up on a download
-HUB_CONNECT_TIMEOUT = 3.0
-_FOLDER_HINT = "pass --visual-model /path/to/folder (a CLIP model saved with save_pretrained)"
-_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 class ClipBackend:
@@ -51,7 +42,7 @@ class ClipBackend:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model = model
         self.batch_size = batch_size
-        self._device = _pick_device(device)
+        self._device = resolve_device(device)
         self._network = _load_network(model).float().to(self._device).eval()
         self._image_size = int(self._network.config.image_size)
         mean, std = _normalisation(model)
@@ -113,82 +104,10 @@ class ClipBackend:
         self._pending.clear()
 
 
-def _pick_device(device: str) -> Any:
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _load_network(model: str) -> Any:
     """`CLIPVisionModelWithProjection` from a folder, the hub cache, or a hub download."""
-    try:
-        from transformers import CLIPVisionModelWithProjection
-    except ImportError as error:
-        raise BackendUnavailable(
-            "the CLIP visual backend needs transformers: pip install talkscore[hub]"
-        ) from error
-    folder = Path(model).expanduser()
-    if folder.is_dir():
-        return _from_pretrained(CLIPVisionModelWithProjection, str(folder), model)
-    if _looks_like_path(model):
-        raise BackendUnavailable(f"CLIP model folder {model} not found; {_FOLDER_HINT}")
-    try:
-        return CLIPVisionModelWithProjection.from_pretrained(model, local_files_only=True)
-    except OSError:
-        logger.info("CLIP model %s is not in the Hugging Face cache", model)
-    if _offline() or not _hub_reachable():
-        raise BackendUnavailable(
-            f"CLIP model {model!r} is not in the Hugging Face cache and the hub cannot be "
-            f"reached; {_FOLDER_HINT}"
-        )
-    logger.info("downloading CLIP model %s", model)
-    return _from_pretrained(CLIPVisionModelWithProjection, model, model)
-
-
-def _from_pretrained(model_class: Any, source: str, model: str) -> Any:
-    try:
-        return model_class.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        reason = (str(error).strip() or type(error).__name__).splitlines()[0]
-        raise BackendUnavailable(
-            f"cannot load CLIP model {model}: {reason}; {_FOLDER_HINT}"
-        ) from error
-
-
-def _looks_like_path(model: str) -> bool:
-    """Whether `model` names a filesystem path rather than a hub id ("name" or "org/name")."""
-    path = Path(model).expanduser()
-    return (
-        path.is_absolute()
-        or path.exists()
-        or model.startswith((".", "~"))
-        or "\\" in model
-        or model.count("/") > 1
-    )
-
-
-def _offline() -> bool:
-    from huggingface_hub import constants
-
-    flags = (os.environ.get(v, "") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-    return constants.HF_HUB_OFFLINE or any(f.upper() in {"1", "ON", "YES", "TRUE"} for f in flags)
-
-
-def _hub_reachable() -> bool:
-    """Whether the hub endpoint accepts a TCP connection (assumed so behind a proxy)."""
-    if any(os.environ.get(v) for v in _PROXY_VARIABLES):
-        return True
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=HUB_CONNECT_TIMEOUT):
-            return True
-    except OSError:
-        return False
+    model_class = require_transformers("CLIP visual", "CLIPVisionModelWithProjection")
+    return load_pretrained(model_class, model, what="CLIP", option="--visual-model")
 
 
 def _normalisation(model: str) -> tuple[np.ndarray, np.ndarray]:

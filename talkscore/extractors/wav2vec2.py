@@ -1,31 +1,19 @@
 """Self-supervised speech features (wav2vec 2.0 and kin) through `transformers` (optional).
 
-Weights come from a local folder or the Hugging Face hub cache. Nothing here waits on an
-unreachable network: a hub id is first looked up in the cache only, and a download is tried
-only when the hub endpoint answers a TCP connection within a few seconds.
+Weights come from a local folder, the Hugging Face hub cache or (online) the hub, through
+`talkscore.extractors.hub.load_pretrained`, which never waits on an unreachable network.
 """
 
 from __future__ import annotations
-
-import logging
-import os
-import socket
-import threading
-from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import soxr
 import torch
 
-from talkscore.errors import BackendUnavailable
+from talkscore.extractors.hub import load_pretrained, require_transformers
 from talkscore.runtime import resolve_device
 
-logger = logging.getLogger(__name__)
-
 SAMPLE_RATE = 16000
-_OPTION = "--audio-model"
-_PROBE_TIMEOUT_S = 3.0
 
 
 class Wav2Vec2Backend:
@@ -136,85 +124,5 @@ def _interpolate(values: np.ndarray, times: np.ndarray, targets: np.ndarray) -> 
 
 def _load(model: str):
     """The model from a local folder or a hub id; BackendUnavailable when it cannot be had."""
-    try:
-        from transformers import AutoModel
-        from transformers.utils import logging as hf_logging
-    except ImportError as error:
-        raise BackendUnavailable(
-            "the wav2vec2 backend needs transformers: pip install talkscore[hub]"
-        ) from error
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # library code draws nothing on the terminal
-    try:
-        return _load_quietly(AutoModel, model)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
-def _load_quietly(auto_model, model: str):
-    folder = Path(model).expanduser()
-    if folder.is_dir():
-        return _from_pretrained(auto_model, str(folder), f"the model folder {str(folder)!r}")
-    if _looks_like_path(model):
-        raise BackendUnavailable(
-            f"wav2vec2 model folder {model!r} does not exist; pass {_OPTION} /path/to/folder"
-        )
-    try:
-        return auto_model.from_pretrained(model, local_files_only=True)
-    except OSError:
-        logger.debug("%s is not in the hub cache", model)
-    if _offline() or not _hub_reachable():
-        raise BackendUnavailable(
-            f"wav2vec2 weights for {model!r} are not available offline; download them once "
-            f"or pass {_OPTION} /path/to/local/folder"
-        )
-    logger.info("downloading %s from the Hugging Face hub", model)
-    return _from_pretrained(auto_model, model, f"the hub model {model!r}")
-
-
-def _from_pretrained(auto_model, source: str, what: str):
-    try:
-        return auto_model.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        reason = (str(error).splitlines() or [type(error).__name__])[0]
-        raise BackendUnavailable(
-            f"cannot load wav2vec2 weights from {what}: {reason}; pass {_OPTION} with a folder "
-            "written by save_pretrained"
-        ) from error
-
-
-def _looks_like_path(model: str) -> bool:
-    """Paths (absolute, relative with ./ or ../, ~, or more than one /) rather than hub ids."""
-    if Path(model).is_absolute() or model.startswith((".", "~")):
-        return True
-    return "\\" in model or model.count("/") > 1
-
-
-def _offline() -> bool:
-    flags = (os.environ.get(n, "") for n in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-    return any(flag.strip().upper() in {"1", "ON", "YES", "TRUE"} for flag in flags)
-
-
-def _hub_reachable() -> bool:
-    """Whether the hub endpoint (or the configured HTTPS proxy) accepts a TCP connection soon."""
-    from huggingface_hub import constants
-
-    target = urlparse(os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or "")
-    if not target.hostname:
-        target = urlparse(constants.ENDPOINT)
-    address = (target.hostname, target.port or (443 if target.scheme == "https" else 80))
-    done, reached = threading.Event(), []
-
-    def probe() -> None:
-        try:
-            socket.create_connection(address, timeout=_PROBE_TIMEOUT_S).close()
-            reached.append(True)
-        except OSError:
-            pass
-        finally:
-            done.set()
-
-    threading.Thread(target=probe, daemon=True).start()
-    done.wait(_PROBE_TIMEOUT_S)
-    return bool(reached)
+    model_class = require_transformers("wav2vec2", "AutoModel")
+    return load_pretrained(model_class, model, what="wav2vec2", option="--audio-model")
