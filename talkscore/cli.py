@@ -189,7 +189,10 @@ def _progress(quiet: bool) -> Progress:
 
 
 def _extract_table(results) -> Table:
-    table = Table("video", "status", "frames", "face", "offset", "DNSMOS", title="extraction")
+    table = Table(title="extraction")
+    table.add_column("video", overflow="fold")
+    for name in ("status", "frames", "face", "offset", "DNSMOS"):
+        table.add_column(name)
     for r in results:
         s = r.summary or {}
         face = f"{s['face_coverage']:.0%}" if s else ""
