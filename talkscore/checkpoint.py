@@ -1,4 +1,5 @@
-"""Checkpoints: a folder with `model.safetensors` (weights) and `talkscore.json` (metadata).
+"""Checkpoints: a folder with `model.safetensors` (weights), `talkscore.json` (metadata) and,
+for models trained on extracted video features, `reducer.safetensors` (the fitted reduction).
 
 The metadata carries the model config (adaptive projections included, so loading rebuilds the
 exact model), training metrics, versions and whatever later stages add (extractor settings,
@@ -24,12 +25,14 @@ from safetensors.torch import save_model as _save_weights
 from talkscore.errors import TalkscoreError
 from talkscore.jsonable import jsonable
 from talkscore.models import ModelConfig, TalkingFaceQualityModel
+from talkscore.reduction import Reducer
 from talkscore.runtime import resolve_device
 
 FORMAT = "talkscore-checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "talkscore.json"
+REDUCER_FILE = "reducer.safetensors"
 
 
 class CheckpointError(TalkscoreError, ValueError):
@@ -37,9 +40,13 @@ class CheckpointError(TalkscoreError, ValueError):
 
 
 def save_checkpoint(
-    path: str | Path, model: TalkingFaceQualityModel, metadata: dict[str, Any] | None = None
+    path: str | Path,
+    model: TalkingFaceQualityModel,
+    metadata: dict[str, Any] | None = None,
+    reducer: Reducer | None = None,
 ) -> Path:
-    """Write `model` (and extra `metadata`) to the folder `path`; files are replaced atomically."""
+    """Write `model`, extra `metadata` and the feature `reducer` (if any) to the folder `path`;
+    files are replaced atomically."""
     from talkscore import __version__
 
     folder = Path(path)
@@ -58,6 +65,8 @@ def save_checkpoint(
         "model_config": config.to_dict(),
     }
     _atomic_write(folder / WEIGHTS_FILE, lambda tmp: _save_weights(model, tmp))
+    if reducer is not None:
+        reducer.save(folder / REDUCER_FILE)
     text = json.dumps(jsonable(meta), indent=2, allow_nan=False)
     _atomic_write(folder / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n"))
     return folder
@@ -106,9 +115,20 @@ def load_model(
     return model.to(resolve_device(device)).eval()
 
 
+def load_reducer(path: str | Path) -> Reducer | None:
+    """The checkpoint's feature reducer, or None when it was trained on ready-made features."""
+    file = _folder(path) / REDUCER_FILE
+    if not file.is_file():
+        return None
+    try:
+        return Reducer.load(file)
+    except ValueError as exc:
+        raise CheckpointError(f"{file}: {exc}") from None
+
+
 def _folder(path: str | Path) -> Path:
     path = Path(path)
-    if path.is_file() and path.name in (WEIGHTS_FILE, METADATA_FILE):
+    if path.is_file() and path.name in (WEIGHTS_FILE, METADATA_FILE, REDUCER_FILE):
         path = path.parent
     if not path.is_dir():
         raise CheckpointError(

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,8 +32,6 @@ err_console = Console(stderr=True)
 UNBUILT: dict[str, str] = {
     "score": "scoring a video with the bundled model",
     "batch": "scoring many videos into one table",
-    "train": "training a model on extracted features",
-    "evaluate": "comparing model scores with human labels",
 }
 
 
@@ -183,7 +182,7 @@ def _progress(quiet: bool) -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
-        disable=quiet,
+        disable=quiet or not err_console.is_terminal,  # no bar in logs and pipes
         transient=True,
     )
 
@@ -205,6 +204,149 @@ def _extract_table(results) -> Table:
             f"{s['offset_frames']:+d}" if s and s["has_audio"] else "",
             f"{ovrl:.2f}" if ovrl is not None else "",
         )
+    return table
+
+
+@app.command()
+def train(
+    labels: Path = typer.Option(None, help="Labels CSV (talkscore columns or THQA `Video,Score`)."),
+    videos: Path = typer.Option(None, help="Folder the CSV's video paths are relative to."),
+    preferences: Path = typer.Option(None, help="Pairwise preferences CSV (ranking loss)."),
+    config: Path = typer.Option(None, help="TOML file with every option; flags override it."),
+    out: Path = typer.Option(Path("runs/train"), help="Run folder to write."),
+    features: Path = typer.Option(None, help="Feature cache folder."),
+    weighting: str = typer.Option(None, help="fixed, learned, uncertainty or gradnorm."),
+    consistency: str = typer.Option(None, help="Consistency mode: none, std, corr or cov."),
+    consistency_lambda: float = typer.Option(None, help="Weight of the consistency loss."),
+    epochs: int = typer.Option(None, help="Training epochs."),
+    batch_size: int = typer.Option(None, help="Videos per step."),
+    lr: float = typer.Option(None, help="Peak learning rate."),
+    seed: int = typer.Option(None, help="Seed for splits, initialisation and shuffling."),
+    device: str = typer.Option(None, help="auto, cpu or cuda."),
+    visual: str = typer.Option(None, help="Visual backend: quality or clip."),
+    audio: str = typer.Option(None, help="Audio backend: spectral or wav2vec2."),
+    face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
+    workers: int = typer.Option(None, help="Extraction worker processes."),
+) -> None:
+    """Train a model on labelled videos (and preferences); writes checkpoint, logs and plots."""
+    from talkscore.workflow import load_run_config, train_from_labels
+
+    overrides = {
+        "data": {
+            "labels": _text(labels),
+            "videos": _text(videos),
+            "preferences": _text(preferences),
+            "features": _text(features),
+            "face_model": _text(face_model),
+            "workers": workers,
+        },
+        "extraction": {"visual": visual, "audio": audio},
+        "training": {
+            "weighting": weighting,
+            "consistency": consistency,
+            "consistency_lambda": consistency_lambda,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "device": device,
+        },
+    }
+    run_config = _run_library(lambda: load_run_config(config, overrides), code=2)
+    with _progress(False) as progress:
+        bars: dict[str, Any] = {}
+
+        def on_stage(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = progress.add_task(stage, total=total)
+            progress.update(bars[stage], completed=done)
+
+        epochs_bar = progress.add_task("training", total=run_config.training.epochs)
+
+        def on_epoch(record: dict) -> None:
+            srcc = [m["srcc"] for m in record.get("val", {}).values()]
+            shown = f"val SRCC {np.nanmean(srcc):.3f}" if srcc else f"loss {record['loss']:.3f}"
+            progress.update(epochs_bar, completed=record["epoch"], description=f"training, {shown}")
+
+        result, error = _attempt(lambda: train_from_labels(run_config, out, on_stage, on_epoch))
+    if error is not None:  # reported once the progress display is gone
+        fail(error)
+    console.print(_metrics_table(result["val"], "validation (best epoch)"))
+    if result["test"]:
+        console.print(_metrics_table(result["test"], "test"))
+    console.print(f"checkpoint: {result['checkpoint']}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Option(..., help="Checkpoint folder."),
+    labels: Path = typer.Option(None, help="Labels CSV."),
+    videos: Path = typer.Option(None, help="Folder the CSV's video paths are relative to."),
+    preferences: Path = typer.Option(None, help="Pairwise preferences CSV."),
+    features: Path = typer.Option(None, help="Feature cache folder."),
+    face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
+    workers: int = typer.Option(1, min=1, help="Extraction worker processes."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Compare a model's scores with labels (PLCC, SRCC, ...) and with human preferences."""
+    from talkscore.workflow import DataConfig, evaluate_model
+
+    data = DataConfig(
+        labels=_text(labels),
+        videos=_text(videos),
+        preferences=_text(preferences),
+        features=_text(features),
+        face_model=_text(face_model),
+        workers=workers,
+    )
+    with _progress(as_json) as progress:
+        bar = progress.add_task("features", total=None)
+
+        def on_stage(stage: str, done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total)
+
+        report, error = _attempt(lambda: evaluate_model(model, data, on_stage))
+    if error is not None:
+        fail(error)
+    if as_json:
+        typer.echo(json.dumps(jsonable(report), indent=2))
+        return
+    if "tasks" in report:
+        console.print(_metrics_table(report["tasks"], "agreement with labels"))
+    if "preferences" in report:
+        table = Table("dimension", "task", "clear pairs", "agreement", title="preferences")
+        for dimension, row in report["preferences"].items():
+            table.add_row(dimension, row["task"], str(row["pairs"]), f"{row['agreement']:.3f}")
+        console.print(table)
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _attempt(call) -> tuple[Any, str | None]:
+    """(result, None), or (None, one-line message) when the library reports a user error."""
+    from talkscore.errors import TalkscoreError
+
+    try:
+        return call(), None
+    except (TalkscoreError, ValueError, FileNotFoundError) as exc:
+        return None, " ".join(str(exc).split())
+
+
+def _run_library(call, code: int = 1):
+    """Run a library call; a user error becomes one `error:` line and exit `code`."""
+    result, error = _attempt(call)
+    if error is not None:
+        fail(error, code=code)
+    return result
+
+
+def _metrics_table(metrics: dict[str, dict], title: str) -> Table:
+    table = Table("task", "n", "PLCC", "SRCC", "KRCC", "RMSE", "MAE", title=title)
+    for task, m in metrics.items():
+        values = [f"{m[k]:.3f}" for k in ("plcc", "srcc", "krcc", "rmse", "mae")]
+        table.add_row(task, str(m["n"]), *values)
     return table
 
 

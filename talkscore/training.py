@@ -3,7 +3,8 @@
 AdamW with linear warm-up and cosine decay, gradient clipping, AMP on CUDA, seeded shuffling,
 early stopping and best-checkpoint on a validation metric. The loss is the task weighting's
 combination of per-task `MSE + 0.1 L1`, plus `nll_weight` x the Gaussian NLL that trains the
-log-variance heads, plus `consistency_lambda` x the consistency regulariser.
+log-variance heads, plus `consistency_lambda` x the consistency regulariser, plus
+`ranking_weight` x the RankNet loss on human preference pairs (mixed into every step).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,9 +30,11 @@ from talkscore.models.losses import (
     CONSISTENCY_MODES,
     consistency_loss,
     gaussian_nll,
+    pairwise_ranking_loss,
     task_losses,
 )
 from talkscore.models.weighting import WEIGHTINGS, create_weighting
+from talkscore.reduction import Reducer
 from talkscore.run_log import RunLog
 from talkscore.runtime import resolve_device, seed_everything
 
@@ -69,6 +72,11 @@ class TrainConfig:
     consistency_lambda: float = 0.1
     # weight of the Gaussian NLL term that trains the confidence (log-variance) heads
     nll_weight: float = 0.1
+    # weight of the pairwise ranking loss on human preferences, pairs per step, and the score
+    # difference that makes a preference 73% likely (sigmoid(1)): P(a > b) = sigmoid(diff/scale)
+    ranking_weight: float = 1.0
+    ranking_pairs: int = 16
+    ranking_scale: float = 0.5
     # seed for initialisation, shuffling and dropout
     seed: int = 0
     # auto (CUDA when available), cpu or cuda[:N]
@@ -120,18 +128,37 @@ class TrainResult:
     checkpoint: Path | None = None
 
 
+@dataclass
+class RankingPair:
+    """A human preference between two videos on one task (`share_a`: votes for a / all votes)."""
+
+    a: Sample
+    b: Sample
+    task: int
+    share_a: float
+
+
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
 class Trainer:
-    """Trains a `TalkingFaceQualityModel`; writes logs and the best checkpoint to `out_dir`."""
+    """Trains a `TalkingFaceQualityModel`; writes logs and the best checkpoint to `out_dir`.
+
+    `metadata` and `reducer` go into every checkpoint it writes.
+    """
 
     def __init__(
         self,
         model: TalkingFaceQualityModel,
         config: TrainConfig | None = None,
         out_dir: str | Path | None = None,
+        metadata: dict[str, Any] | None = None,
+        reducer: Reducer | None = None,
     ) -> None:
         self.config = config = config or TrainConfig()
         self.model = model
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.metadata, self.reducer = metadata or {}, reducer
         self.device = resolve_device(config.device)
         tasks = model.config.tasks
         self.weighting = create_weighting(
@@ -191,7 +218,9 @@ class Trainer:
 
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
-    def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def loss_terms(
+        self, batch: Batch, pairs: Sequence[RankingPair] = ()
+    ) -> dict[str, torch.Tensor]:
         """Every term of the training loss for one batch (`total` is back-propagated)."""
         cfg = self.config
         out = self._forward(batch)
@@ -201,17 +230,39 @@ class Trainer:
         nll = gaussian_nll(scores, log_var, batch.labels)
         span = self.model.config.score_max - self.model.config.score_min
         consistency = consistency_loss(scores[:, self.consistency_index], cfg.consistency, span)
-        total = weighted + cfg.nll_weight * nll + cfg.consistency_lambda * consistency
+        ranking = self._ranking_loss(pairs) if pairs else scores.new_zeros(())
+        total = (
+            weighted
+            + cfg.nll_weight * nll
+            + cfg.consistency_lambda * consistency
+            + cfg.ranking_weight * ranking
+        )
         return {
             "total": total,
             "task_losses": losses,
             "has_labels": has_labels,
             "nll": nll.detach(),
             "consistency": consistency.detach(),
+            "ranking": ranking.detach(),
         }
 
-    def _step(self, batch: Batch, optimizer, schedule) -> dict[str, torch.Tensor]:
-        terms = self.loss_terms(batch)
+    def _ranking_loss(self, pairs: Sequence[RankingPair]) -> torch.Tensor:
+        """Both videos of every pair in one forward pass; RankNet loss on each pair's task."""
+        samples = [p.a for p in pairs] + [p.b for p in pairs]
+        batch = collate(samples, self.model.config.modalities).to(self.device)
+        scores = self._forward(batch).scores.float()
+        n = len(pairs)
+        task = torch.tensor([p.task for p in pairs], device=self.device)
+        share = torch.tensor([p.share_a for p in pairs], device=self.device)
+        rows = torch.arange(n, device=self.device)
+        return pairwise_ranking_loss(
+            scores[rows, task], scores[rows + n, task], share, self.config.ranking_scale
+        )
+
+    def _step(
+        self, batch: Batch, pairs: Sequence[RankingPair], optimizer, schedule
+    ) -> dict[str, torch.Tensor]:
+        terms = self.loss_terms(batch, pairs)
         shared = self.model.last_shared_parameters()
         self.weighting.update(terms["task_losses"], terms["has_labels"], shared)
         optimizer.zero_grad(set_to_none=True)
@@ -224,24 +275,33 @@ class Trainer:
         schedule.step()
         return terms
 
-    def fit(self, train: Sequence[Sample], val: Sequence[Sample] | None = None) -> TrainResult:
-        """Train on `train`; pick the best epoch on `val` (or the last one without `val`)."""
+    def fit(
+        self,
+        train: Sequence[Sample],
+        val: Sequence[Sample] | None = None,
+        pairs: Sequence[RankingPair] = (),
+        on_epoch: EpochCallback | None = None,
+    ) -> TrainResult:
+        """Train on `train` (and the preference `pairs`); pick the best epoch on `val` (or the
+        last one without `val`). `on_epoch(record)` is called after every epoch."""
         cfg = self.config
         if not train:
             raise ValueError("the training set is empty")
         generator = seed_everything(cfg.seed)
-        self.model.add_input_dims(input_dims(train))
+        self.model.add_input_dims(input_dims([*train, *(p.a for p in pairs)]))
         self.model.to(self.device)
         self.weighting.to(self.device)
         loader = self._loader(train, shuffle=True, generator=generator)
         optimizer = self._optimizer()
         schedule = self._schedule(optimizer, cfg.epochs * len(loader))
         run_log = RunLog(self.out_dir) if self.out_dir else None
+        if run_log and self.metadata:
+            run_log.write({"run": self.metadata}, 0)
         result = TrainResult(best_epoch=0, best_metrics={})
         best_value, best_state, stale = None, None, 0
         try:
             for epoch in range(1, cfg.epochs + 1):
-                record = self._train_epoch(loader, optimizer, schedule)
+                record = self._train_epoch(loader, pairs, generator, optimizer, schedule)
                 record["epoch"] = epoch
                 value = self._validate(val, record, run_log, epoch) if val else -record["loss"]
                 record["monitor"] = value
@@ -249,6 +309,8 @@ class Trainer:
                 if run_log:
                     run_log.write(record, epoch)
                 log.info("epoch %d: %s", epoch, {k: record[k] for k in ("loss", "monitor")})
+                if on_epoch:
+                    on_epoch(record)
                 if best_value is None or self._improves(value, best_value):
                     best_value, stale = value, 0
                     best_state = copy.deepcopy(self.model.state_dict())
@@ -266,30 +328,41 @@ class Trainer:
             result.checkpoint = self._save(result)
         return result
 
-    def _train_epoch(self, loader: DataLoader, optimizer, schedule) -> dict[str, Any]:
+    def _train_epoch(
+        self, loader: DataLoader, pairs: Sequence[RankingPair], generator, optimizer, schedule
+    ) -> dict[str, Any]:
         self.model.train()
         tasks = self.model.config.tasks
         sums = torch.zeros(len(tasks))
         counts = torch.zeros(len(tasks))
-        total = nll = consistency = 0.0
+        total = nll = consistency = ranking = 0.0
         for batch in loader:
-            terms = self._step(batch.to(self.device), optimizer, schedule)
+            chosen = self._sample_pairs(pairs, generator)
+            terms = self._step(batch.to(self.device), chosen, optimizer, schedule)
             has = terms["has_labels"].cpu()
             sums += terms["task_losses"].detach().cpu() * has
             counts += has
             total += float(terms["total"].detach())
             nll += float(terms["nll"])
             consistency += float(terms["consistency"])
+            ranking += float(terms["ranking"])
         steps = len(loader)
         per_task = (sums / counts.clamp(min=1)).tolist()
         return {
             "loss": total / steps,
             "nll": nll / steps,
             "consistency": consistency / steps,
+            "ranking": ranking / steps,
             "lr": optimizer.param_groups[0]["lr"],
             "task_loss": {t: v for t, v, c in zip(tasks, per_task, counts, strict=True) if c > 0},
             "task_weight": dict(zip(tasks, self.weighting.weights().cpu().tolist(), strict=True)),
         }
+
+    def _sample_pairs(self, pairs: Sequence[RankingPair], generator) -> list[RankingPair]:
+        if not pairs:
+            return []
+        count = min(self.config.ranking_pairs, len(pairs))
+        return [pairs[i] for i in torch.randperm(len(pairs), generator=generator)[:count]]
 
     def _validate(self, val, record: dict, run_log: RunLog | None, epoch: int) -> float:
         predictions = self.predict(val)
@@ -310,6 +383,7 @@ class Trainer:
 
     def _save(self, result: TrainResult) -> Path:
         metadata = {
+            **self.metadata,
             "training": {
                 "config": asdict(self.config),
                 "best_epoch": result.best_epoch,
@@ -321,9 +395,11 @@ class Trainer:
                         strict=True,
                     )
                 ),
-            }
+            },
         }
-        return save_checkpoint(self.out_dir / CHECKPOINT_DIR, self.model, metadata)
+        return save_checkpoint(
+            self.out_dir / CHECKPOINT_DIR, self.model, metadata, reducer=self.reducer
+        )
 
     # -- inference ------------------------------------------------------------------------
 

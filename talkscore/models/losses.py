@@ -6,6 +6,7 @@ A label that is NaN or -1 means "no label": it contributes nothing and sends no 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from talkscore.tasks import MISSING_LABEL
@@ -82,3 +83,14 @@ def consistency_loss(predictions: Tensor, mode: str, score_span: float) -> Tenso
     std = cov.diagonal().clamp(min=1e-12).sqrt()
     corr = cov[rows, cols] / (std[rows] * std[cols])
     return 1.0 - corr.mean()
+
+
+def pairwise_ranking_loss(
+    score_a: Tensor, score_b: Tensor, share_a: Tensor, scale: float
+) -> Tensor:
+    """RankNet / Bradley-Terry loss on human preferences.
+
+    P(a preferred over b) = sigmoid((score_a - score_b) / scale), fitted by binary cross-entropy
+    to the share of votes that went to a (soft targets: 9 of 15 votes is 0.6, not 1).
+    """
+    return F.binary_cross_entropy_with_logits((score_a - score_b) / scale, share_a)
