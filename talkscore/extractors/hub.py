@@ -44,15 +44,19 @@ def load_pretrained(model_class: Any, model: str, *, what: str, option: str) -> 
 
     `what` names the model family in messages ("CLIP", "wav2vec2"). Raises BackendUnavailable
     with one line naming `option` (e.g. "--visual-model") when the weights are not available;
-    draws no progress bars.
+    draws no progress bars and prints no load report (a full CLIP checkpoint's text tower is
+    expected to be left out).
     """
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()  # library code draws nothing on the terminal
+    hf_logging.set_verbosity_error()
     try:
         return _load(model_class, model, what, option)
     finally:
+        hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
 
