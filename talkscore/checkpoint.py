@@ -9,9 +9,7 @@ reducer). Nothing is ever unpickled.
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +21,7 @@ from safetensors.torch import load_model as _load_weights
 from safetensors.torch import save_model as _save_weights
 
 from talkscore.errors import TalkscoreError
+from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.models import ModelConfig, TalkingFaceQualityModel
 from talkscore.reduction import Reducer
@@ -64,11 +63,11 @@ def save_checkpoint(
         },
         "model_config": config.to_dict(),
     }
-    _atomic_write(folder / WEIGHTS_FILE, lambda tmp: _save_weights(model, tmp))
+    atomic_write(folder / WEIGHTS_FILE, lambda tmp: _save_weights(model, tmp))
     if reducer is not None:
         reducer.save(folder / REDUCER_FILE)
     text = json.dumps(jsonable(meta), indent=2, allow_nan=False)
-    _atomic_write(folder / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n"))
+    atomic_write(folder / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n"))
     return folder
 
 
@@ -135,15 +134,3 @@ def _folder(path: str | Path) -> Path:
             f"no checkpoint at {path}: expected a folder with {WEIGHTS_FILE} and {METADATA_FILE}"
         )
     return path
-
-
-def _atomic_write(target: Path, write) -> None:
-    """Call `write(tmp_path)` then rename onto `target`, so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

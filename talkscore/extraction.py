@@ -12,9 +12,7 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import queue
-import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -50,6 +48,7 @@ from talkscore.extractors.keypoints import (
     normalised_landmarks,
 )
 from talkscore.extractors.spectral import audio_frame_mask
+from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.paths import FACE_MODEL_SHA256, sha256_file
 from talkscore.tasks import MODALITIES
@@ -138,15 +137,7 @@ class VideoFeatures:
         meta["feature_names"] = self.feature_names
         arrays |= {"head_pose": self.head_pose, "sync_curve": self.sync_curve}
         arrays["meta"] = np.array(json.dumps(jsonable(meta), allow_nan=False))
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
 
     @classmethod
     def load(cls, path: str | Path) -> VideoFeatures:

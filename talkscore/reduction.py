@@ -8,8 +8,6 @@ is stored as one safetensors file (arrays plus a JSON config in its metadata), n
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 import zlib
 from collections.abc import Iterable
@@ -22,6 +20,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from talkscore.errors import TalkscoreError
+from talkscore.files import atomic_write
 
 #: The design's target sizes.
 TARGET_DIMS: dict[str, int] = {"visual": 100, "audio": 200, "keypoint": 50, "au": 17}
@@ -243,15 +242,7 @@ class Reducer:
             "modalities": {m: r.config() for m, r in self.modalities.items()},
         }
         metadata = {_META_KEY: json.dumps(config)}
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(arrays, tmp, metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=metadata))
 
     @classmethod
     def load(cls, path: str | Path) -> Reducer:

@@ -1,0 +1,24 @@
+"""Writing files so that a crash or a full disk never leaves half a file behind."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(target: str | Path, write: Callable[[str], object], suffix: str = ".tmp") -> None:
+    """Call `write(tmp_path)` on a temporary file beside `target`, then rename it onto `target`.
+
+    `suffix` is the temporary file's ending (np.savez, for one, insists on `.npz`).
+    """
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
