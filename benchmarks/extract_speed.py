@@ -6,10 +6,10 @@ Run from the repository root:
     python benchmarks/extract_speed.py VIDEO --json
 
 Stages are timed one by one on the same clip (decode, face tracking, quality features, spectral
-features, DNSMOS, offset diagnostic), then the whole `Extractor` call; model loading is timed
-separately. The whole call runs DNSMOS and the visual backend in threads beside the face
-tracking, so it takes less than the sum of the stages. Real-time factor = processing time /
-clip duration (below 1 is faster than real time).
+features, DNSMOS, offset diagnostic, learned sync scorer), then the whole `Extractor` call;
+model loading is timed separately. The whole call runs DNSMOS and the visual backend in
+threads beside the face tracking, so it takes less than the sum of the stages. Real-time
+factor = processing time / clip duration (below 1 is faster than real time).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from talkscore.extractors.dnsmos import dnsmos, dnsmos_windows
 from talkscore.extractors.face import FaceTracker, resolve_face_model
 from talkscore.extractors.quality import QualityBackend
 from talkscore.extractors.spectral import SpectralBackend
+from talkscore.extractors.sync_scorer import SyncScorer
 
 DATA = Path(os.environ.get("TALKSCORE_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
 DEFAULT_CLIP = DATA / "clips/real/sadtalker_ref_WDA_AlexandriaOcasioCortez_000.mp4"
@@ -83,6 +84,8 @@ def main() -> None:
         return estimate_offset(mouth_signals(track), track.mask, envelope, has_audio, 25.0)
 
     _, stages["sync"] = timed(sync)
+    scorer, stages["sync_scorer_load"] = timed(SyncScorer.load)
+    _, stages["sync_scorer"] = timed(lambda: scorer.score(track, audio, SAMPLE_RATE, settings.fps))
     extractor, load_s = timed(lambda: Extractor(settings, face_model))
     _, total_s = timed(lambda: extractor(args.video))
     duration = info.duration

@@ -48,6 +48,9 @@ from talkscore.extractors.keypoints import (
     normalised_landmarks,
 )
 from talkscore.extractors.spectral import audio_frame_mask
+from talkscore.extractors.sync_scorer import ASSET as SYNC_SCORER_WEIGHTS
+from talkscore.extractors.sync_scorer import STREAM_NAMES as SYNC_STREAM_NAMES
+from talkscore.extractors.sync_scorer import SyncScorer
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.paths import FACE_MODEL_SHA256, sha256_file
@@ -57,7 +60,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Bumped whenever extracted features change meaning; part of every cache key.
-FEATURE_SCHEMA_VERSION = 1
+FEATURE_SCHEMA_VERSION = 2
 SAMPLE_RATE = 16000
 _MAX_PENDING_FRAMES = 8  # frames queued for the visual backend's thread (bounds memory)
 DNSMOS_NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
@@ -119,6 +122,9 @@ class VideoFeatures:
     diagnostics: dict[str, Any]
     settings: dict[str, Any]
     feature_names: dict[str, list[str]] = field(default_factory=dict)
+    # per-frame outputs that are not model modalities (yet): the learned sync scorer's
+    # "sync_scorer_stream" [T, 4] and "sync_scorer_probability" [T]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -136,6 +142,7 @@ class VideoFeatures:
         meta = {"diagnostics": self.diagnostics, "settings": self.settings}
         meta["feature_names"] = self.feature_names
         arrays |= {"head_pose": self.head_pose, "sync_curve": self.sync_curve}
+        arrays |= {f"extra_{name}": x for name, x in self.extras.items()}
         arrays["meta"] = np.array(json.dumps(jsonable(meta), allow_nan=False))
         atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
 
@@ -154,6 +161,7 @@ class VideoFeatures:
                 diagnostics=meta["diagnostics"],
                 settings=meta["settings"],
                 feature_names=meta["feature_names"],
+                extras={k[6:]: data[k] for k in data.files if k.startswith("extra_")},
             )
 
 
@@ -174,6 +182,7 @@ class Extractor:
         s = self.settings
         self.visual = create_visual_backend(s.visual, s.visual_model, device)
         self.audio = create_audio_backend(s.audio, s.audio_model, device)
+        self.sync_scorer = SyncScorer.load()
 
     def __call__(self, path: str | Path, progress: Progress | None = None) -> VideoFeatures:
         """Extract one video; `progress(done, total)` is called as frames are processed."""
@@ -194,6 +203,7 @@ class Extractor:
         streams["audio"], masks["audio"] = self._audio_stream(audio, num_frames, speech_quality)
         names["audio"] = [*self.audio.feature_names(), *DNSMOS_NAMES]
         sync = self._sync(track, audio, num_frames)
+        learned, extras = self._learned_sync(track, audio, num_frames)
         diagnostics = {
             "video": info.to_dict(),
             "fps": s.fps,
@@ -203,6 +213,7 @@ class Extractor:
             "max_faces_seen": int(track.faces_seen.max(initial=0)),
             "has_audio": audio is not None,
             "sync": sync.to_dict(),
+            "sync_scorer": learned,
             "audio_seconds": 0.0 if audio is None else len(audio) / SAMPLE_RATE,
             **(speech_quality or {}),
         }
@@ -214,6 +225,7 @@ class Extractor:
             diagnostics=diagnostics,
             settings=self.describe(),
             feature_names=names,
+            extras=extras,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -222,6 +234,7 @@ class Extractor:
             **self.settings.key(),
             "visual_backend": self.visual.settings_dict(),
             "audio_backend": self.audio.settings_dict(),
+            "sync_scorer_sha256": sha256_file(SYNC_SCORER_WEIGHTS),
         }
 
     def _track_faces(self, path, progress: Progress | None, expected: int) -> FaceTrack:
@@ -288,6 +301,20 @@ class Extractor:
         quality = window_frame_features(speech_quality["dnsmos_windows"], num_frames, s.fps)
         has_audio = audio_frame_mask(len(audio), SAMPLE_RATE, num_frames, s.fps)
         return np.concatenate([features, quality], axis=1), has_audio
+
+    def _learned_sync(
+        self, track: FaceTrack, audio: np.ndarray | None, num_frames: int
+    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The learned scorer's offset, confidence and per-frame outputs (zeros without audio)."""
+        if audio is None or not track.blendshape_names:
+            empty = {
+                "sync_scorer_stream": np.zeros((num_frames, len(SYNC_STREAM_NAMES)), np.float32),
+                "sync_scorer_probability": np.zeros(num_frames, np.float32),
+            }
+            return {}, empty
+        score = self.sync_scorer.score(track, audio, SAMPLE_RATE, self.settings.fps)
+        extras = {"sync_scorer_stream": score.stream, "sync_scorer_probability": score.probability}
+        return score.to_dict(), extras
 
     def _sync(self, track: FaceTrack, audio: np.ndarray | None, num_frames: int) -> SyncEstimate:
         s = self.settings

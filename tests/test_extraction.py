@@ -14,6 +14,8 @@ from talkscore.decoding import iter_frames, read_audio
 from talkscore.extraction import ExtractionSettings, Extractor, FeatureCache, VideoFeatures
 from talkscore.extractors.av_sync import estimate_offset, mouth_signals, speech_envelope
 from talkscore.extractors.face import FaceTracker
+from talkscore.extractors.sync_scorer import ASSET as SYNC_ASSET
+from talkscore.extractors.sync_scorer import SyncScorer, audio_features, mouth_features
 from talkscore.models import TalkingFaceQualityModel
 from talkscore.tasks import MODALITIES, TASKS
 
@@ -42,6 +44,7 @@ def real_clips(clips_dir, face_model):
         clips[path.name] = {
             "mask": track.mask,
             "mouth": mouth_signals(track),
+            "sync_mouth": mouth_features(track),
             "audio": read_audio(path),
         }
     return clips
@@ -73,6 +76,34 @@ def test_offset_diagnostic_follows_applied_shifts(real_clips):
     assert np.mean(unshifted) >= 0.70
 
 
+def test_learned_sync_scorer_on_real_clips_it_never_saw(real_clips):
+    scorer = SyncScorer.load()
+    seen = set(json.loads(SYNC_ASSET.with_suffix(".json").read_text())["train_clips"])
+    unseen = {name: clip for name, clip in real_clips.items() if name not in seen}
+    assert len(unseen) >= 3
+    recovered, foreign = [], []
+    names = sorted(unseen)
+
+    def offset_and_confidence(clip: dict, audio: np.ndarray) -> tuple[int, float]:
+        mouth, mouth_ok = clip["sync_mouth"]
+        feats, ok = audio_features(audio, 16000, len(mouth), FPS)
+        result = scorer.score_streams(mouth, mouth_ok, feats, ok, FPS)
+        return result.offset_frames, result.confidence
+
+    for i, name in enumerate(names):
+        clip = unseen[name]
+        base, confidence = offset_and_confidence(clip, clip["audio"])
+        for s in (2, -2, 4, -4, 8, -8):
+            offset, _ = offset_and_confidence(clip, shifted(clip["audio"], s))
+            recovered.append(abs(offset - base + s) <= 1)
+        other = np.resize(unseen[names[(i + 1) % len(names)]]["audio"], len(clip["audio"]))
+        foreign.append(offset_and_confidence(clip, other)[1] < confidence)
+    print(f"learned sync, unseen real clips: shifts {np.mean(recovered):.2f}, "
+          f"foreign {np.mean(foreign):.2f}")  # fmt: skip
+    assert np.mean(recovered) >= 0.9
+    assert np.mean(foreign) >= 0.8
+
+
 @pytest.fixture(scope="module")
 def extractor(face_model):
     return Extractor(ExtractionSettings(), face_model)
@@ -92,6 +123,14 @@ def test_full_extraction_of_a_real_clip(extractor, clips_dir, tmp_path):
     assert features.diagnostics["has_audio"] and features.diagnostics["face_coverage"] > 0.95
     assert 1 <= features.diagnostics["dnsmos"]["ovrl"] <= 5
     assert features.sync_curve.shape == (31,)
+    learned = features.diagnostics["sync_scorer"]
+    assert set(learned) == {
+        "sync_scorer_offset_frames",
+        "sync_scorer_offset_ms",
+        "sync_scorer_confidence",
+    }
+    assert features.extras["sync_scorer_stream"].shape == (n, 4)
+    assert features.extras["sync_scorer_probability"].shape == (n,)
     features.save(tmp_path / "f.npz")
     loaded = VideoFeatures.load(tmp_path / "f.npz")
     assert loaded.diagnostics == json.loads(json.dumps(features.diagnostics))
@@ -103,6 +142,7 @@ def test_a_clip_without_audio_is_flagged_and_masked(extractor, clips_dir):
     path = sorted((clips_dir / "noaudio").glob("*.mp4"))[0]
     features = extractor(path)
     assert features.diagnostics["has_audio"] is False
+    assert features.diagnostics["sync_scorer"] == {}
     assert not features.masks["audio"].any()
     assert features.masks["keypoint"].mean() > 0.9
     sample = features.to_sample(np.full(len(TASKS), np.nan), name=path.name)

@@ -143,6 +143,20 @@ def speech_envelope(
     return _band_db(power, freqs * sample_rate, band).astype(np.float32)
 
 
+def log_mel(
+    audio: np.ndarray,
+    sample_rate: int,
+    num_frames: int,
+    fps: float,
+    settings: SpectralSettings | None = None,
+) -> np.ndarray:
+    """Log-mel spectrum (dB) of windows centred on the times k / fps, [num_frames, n_mels]."""
+    s = settings or SpectralSettings()
+    frames = frame_audio(audio, sample_rate, num_frames, fps, s.window_s)
+    power, _ = _power_spectrum(frames)
+    return _log_mel(power, sample_rate, frames.shape[1], s).astype(np.float32)
+
+
 def audio_frame_mask(num_samples: int, sample_rate: int, num_frames: int, fps: float) -> np.ndarray:
     """True for frames whose time k / fps lies inside the audio, [num_frames] bool."""
     return np.arange(num_frames) / fps < num_samples / sample_rate

@@ -1,0 +1,159 @@
+"""Training and measuring the learned sync scorer on prepared clip streams."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from talkscore.extractors.sync_scorer import SyncScorer
+from talkscore.models.sync import SyncConfig, SyncNet, info_nce_loss, windows
+from talkscore.runtime import seed_everything
+
+
+@dataclass
+class ClipStreams:
+    """Prepared sync inputs of one clip (see `sync_scorer.mouth_features`, `audio_features`)."""
+
+    name: str
+    identity: str
+    mouth: np.ndarray  # [T, mouth_dim]
+    mouth_ok: np.ndarray  # [T]
+    audio: list[np.ndarray]  # variants [T, audio_dim]: clean first, then augmented (noisy)
+    audio_ok: np.ndarray  # [T]
+
+
+@dataclass(frozen=True)
+class SyncTrainConfig:
+    """Options of `train_sync_net`."""
+
+    # optimiser steps, anchors per step, AdamW learning rate and weight decay
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    # std of Gaussian noise added to the standardised mouth features (landmark jitter)
+    mouth_jitter: float = 0.1
+    seed: int = 0
+
+
+def _anchor_frames(clip: ClipStreams, config: SyncConfig) -> np.ndarray:
+    """Frames whose window and every lagged audio window lie inside the clip and are valid."""
+    reach = config.max_lag + config.window // 2
+    t = np.arange(reach, len(clip.mouth) - reach)
+    ok = clip.mouth_ok[t] & clip.audio_ok[t - config.max_lag] & clip.audio_ok[t + config.max_lag]
+    return t[ok]
+
+
+def train_sync_net(
+    clips: Sequence[ClipStreams],
+    config: SyncConfig | None = None,
+    train: SyncTrainConfig | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> SyncNet:
+    """Contrastive training (InfoNCE over lags and other clips) on `clips`."""
+    config, train = config or SyncConfig(), train or SyncTrainConfig()
+    generator = seed_everything(train.seed)
+    rng = np.random.default_rng(train.seed)
+    model = SyncNet(config)
+    anchors = [(i, t) for i, clip in enumerate(clips) for t in _anchor_frames(clip, config)]
+    if len({i for i, _ in anchors}) < 2:
+        raise ValueError("sync training needs at least two clips with usable frames")
+    mouth_windows = [windows(c.mouth, config.window) for c in clips]
+    audio_windows = [[windows(a, config.window) for a in c.audio] for c in clips]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / train.steps)))
+    )
+    lags = np.arange(-config.max_lag, config.max_lag + 1)
+    model.train()
+    for step in range(train.steps):
+        picks = [anchors[k] for k in rng.choice(len(anchors), train.batch_size, replace=False)]
+        variants = [rng.integers(len(clips[i].audio)) for i, _ in picks]
+        mouth = torch.stack([mouth_windows[i][t] for i, t in picks])
+        mouth = mouth + train.mouth_jitter * torch.randn(mouth.shape, generator=generator)
+        audio = torch.stack(
+            [audio_windows[i][v][t + lags] for (i, t), v in zip(picks, variants, strict=True)]
+        )
+        foreign = audio[:, config.max_lag]
+        loss = info_nce_loss(model, mouth, audio, foreign)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if on_step:
+            on_step(step, float(loss.detach()))
+    return model.eval()
+
+
+def shift_audio(clip: ClipStreams, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """The clean audio stream delayed by `frames` (advanced when negative), with its validity."""
+    audio, ok = clip.audio[0], clip.audio_ok
+    out, out_ok = np.zeros_like(audio), np.zeros_like(ok)
+    n = len(audio)
+    if frames >= 0:
+        out[frames:], out_ok[frames:] = audio[: n - frames], ok[: n - frames]
+    else:
+        out[:frames], out_ok[:frames] = audio[-frames:], ok[-frames:]
+    return out, out_ok
+
+
+@dataclass
+class SyncEvaluation:
+    """How well a scorer recovers known offsets on held-out clips (every number is a share)."""
+
+    clip_shift_recovered: float  # applied shift recovered within +-1 frame, whole clips
+    window_shift_recovered: float  # the same on 2 s windows
+    unshifted_within_1: float  # unshifted clips whose offset is within +-1 frame
+    foreign_lower_confidence: float  # foreign audio scores lower confidence than the own audio
+    clips: int = 0
+    details: dict = field(default_factory=dict)
+
+
+def evaluate_sync(
+    scorer: SyncScorer,
+    clips: Sequence[ClipStreams],
+    shifts: Sequence[int] = (2, -2, 4, -4, 8, -8),
+    fps: float = 25.0,
+    window_frames: int = 50,
+) -> SyncEvaluation:
+    """Shift recovery on whole clips and 2 s windows, unshifted offsets, foreign audio."""
+    clip_hits, window_hits, unshifted, foreign = [], [], [], []
+    for index, clip in enumerate(clips):
+        own = scorer.score_streams(clip.mouth, clip.mouth_ok, clip.audio[0], clip.audio_ok, fps)
+        unshifted.append(abs(own.offset_frames) <= 1)
+        for s in shifts:  # delaying the audio by s frames lowers the offset by s
+            audio, ok = shift_audio(clip, s)
+            result = scorer.score_streams(clip.mouth, clip.mouth_ok, audio, ok, fps)
+            clip_hits.append(abs(result.offset_frames - (own.offset_frames - s)) <= 1)
+            window_hits += _window_hits(
+                scorer, clip, audio, ok, own.offset_frames - s, fps, window_frames
+            )
+        other = clips[(index + 1) % len(clips)]
+        n = min(len(clip.mouth), len(other.audio[0]))
+        alien = scorer.score_streams(
+            clip.mouth[:n], clip.mouth_ok[:n], other.audio[0][:n], other.audio_ok[:n], fps
+        )
+        foreign.append(alien.confidence < own.confidence)
+    return SyncEvaluation(
+        clip_shift_recovered=float(np.mean(clip_hits)),
+        window_shift_recovered=float(np.mean(window_hits)) if window_hits else float("nan"),
+        unshifted_within_1=float(np.mean(unshifted)),
+        foreign_lower_confidence=float(np.mean(foreign)),
+        clips=len(clips),
+    )
+
+
+def _window_hits(scorer, clip, audio, ok, expected: int, fps: float, size: int) -> list[bool]:
+    hits = []
+    for start in range(0, len(clip.mouth) - size + 1, size):
+        part = slice(start, start + size)
+        result = scorer.score_streams(
+            clip.mouth[part], clip.mouth_ok[part], audio[part], ok[part], fps
+        )
+        if np.isfinite(result.curve).any():
+            hits.append(abs(result.offset_frames - expected) <= 1)
+    return hits
