@@ -86,7 +86,7 @@ def prepare(path: Path) -> dict | None:
 
 
 def lip_preference_agreement(scorer, pool) -> dict | None:
-    """Share of ADTH-QA's clear lip preferences the scorer's confidence orders as raters did."""
+    """Share of ADTH-QA's clear lip preferences the zero-lag confidence orders as raters did."""
     from talkscore.datasets import preference_agreement, read_preferences
     from talkscore.sync_training import ClipStreams
 
@@ -99,7 +99,7 @@ def lip_preference_agreement(scorer, pool) -> dict | None:
     for video, prepared in zip(videos, pool.map(prepare, videos), strict=True):
         clip = ClipStreams(**prepared)
         score = scorer.score_streams(clip.mouth, clip.mouth_ok, clip.audio[0], clip.audio_ok, FPS)
-        confidence[video] = score.confidence
+        confidence[video] = score.zero_lag_confidence
     return preference_agreement(pairs, lambda video, task: confidence[video])["lip"]
 
 

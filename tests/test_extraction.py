@@ -128,6 +128,7 @@ def test_full_extraction_of_a_real_clip(extractor, clips_dir, tmp_path):
         "sync_scorer_offset_frames",
         "sync_scorer_offset_ms",
         "sync_scorer_confidence",
+        "sync_scorer_zero_lag_confidence",
     }
     assert features.extras["sync_scorer_stream"].shape == (n, 4)
     assert features.extras["sync_scorer_probability"].shape == (n,)

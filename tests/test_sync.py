@@ -85,7 +85,9 @@ def test_sign_convention_audio_delayed_means_negative_offset(trained):
         "sync_scorer_offset_frames",
         "sync_scorer_offset_ms",
         "sync_scorer_confidence",
+        "sync_scorer_zero_lag_confidence",
     }
+    assert base.zero_lag_confidence > late.zero_lag_confidence  # in sync as it is vs shifted
 
 
 def test_save_and_load_give_the_same_scores(trained, tmp_path):

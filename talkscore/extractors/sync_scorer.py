@@ -1,7 +1,9 @@
 """The learned sync scorer in use: inputs from a face track and audio, lag search, timeline.
 
 Like SyncNet's evaluation: for every candidate lag in +-15 frames, the mean similarity over the
-clip's windows; offset = the best lag, confidence = best minus median. Same sign convention as
+clip's windows; offset = the best lag, confidence = best minus median. The zero-lag confidence
+(lag 0 minus median) says how well the video is in sync as it is, and is the lip-sync signal:
+a clip whose mouth only matches the sound at a shifted lag is out of sync. Same sign convention as
 the correlation diagnostic (`av_sync`): **offset > 0 means the audio leads the video**.
 The shipped weights are `talkscore/assets/sync_scorer.safetensors` (built by
 `examples/train_sync_scorer.py`).
@@ -85,6 +87,7 @@ class SyncScore:
     offset_frames: int  # > 0: audio leads the video
     offset_ms: float
     confidence: float  # best minus median of the lag curve
+    zero_lag_confidence: float  # lag 0 (the video as it is) minus median: the lip_sync signal
     curve: np.ndarray  # [2L+1] mean similarity per lag (-L..L in audio-minus-video frames)
     probability: np.ndarray  # [T] per-frame probability (softmax over lags) of the best lag
     stream: np.ndarray  # [T, 4] frame-level features: STREAM_NAMES
@@ -95,6 +98,7 @@ class SyncScore:
             "sync_scorer_offset_frames": self.offset_frames,
             "sync_scorer_offset_ms": self.offset_ms,
             "sync_scorer_confidence": self.confidence,
+            "sync_scorer_zero_lag_confidence": self.zero_lag_confidence,
         }
 
 
@@ -140,7 +144,7 @@ class SyncScorer:
         valid = usable.any(axis=1)
         if not np.isfinite(curve).any():
             stream = np.zeros((len(sims), len(STREAM_NAMES)), np.float32)
-            return SyncScore(0, 0.0, 0.0, curve, np.zeros(len(sims)), stream, valid)
+            return SyncScore(0, 0.0, 0.0, 0.0, curve, np.zeros(len(sims)), stream, valid)
         best = int(np.nanargmax(curve))
         centre = cfg.max_lag
         stream = (
@@ -160,6 +164,7 @@ class SyncScorer:
             offset_frames=offset,
             offset_ms=1000.0 * offset / fps,
             confidence=float(curve[best] - np.nanmedian(curve)),
+            zero_lag_confidence=float(np.nan_to_num(curve[centre]) - np.nanmedian(curve)),
             curve=curve.astype(np.float32),
             probability=np.where(valid, probs[:, best], 0.0).astype(np.float32),
             stream=stream.astype(np.float32),
