@@ -78,6 +78,7 @@ def prepare(path: Path) -> dict | None:
     return {
         "name": path.name,
         "identity": identity(path.name),
+        "source": path.parent.name,
         "mouth": mouth,
         "mouth_ok": mouth_ok,
         "audio": [s[0] for s in streams],

@@ -53,6 +53,14 @@ def _face_model() -> dict[str, Any]:
     }
 
 
+def _sync_scorer() -> dict[str, Any]:
+    """Return the shipped sync scorer weights (no checksum table: they ship with the package)."""
+    from talkscore.extractors.sync_scorer import ASSET
+
+    present = ASSET.is_file()
+    return {"path": str(ASSET) if present else None, "source": "package", "sha256_ok": None}
+
+
 def describe_environment() -> dict[str, Any]:
     """Return versions, device, optional backends and model files as a JSON-serialisable dict."""
     import torch
@@ -65,6 +73,6 @@ def describe_environment() -> dict[str, Any]:
         "device": _device(),
         "numpy": _dist_version("numpy"),
         "backends": {name: _dist_version(name) for name in BACKENDS},
-        "models": {"face_landmarker": _face_model()},
+        "models": {"face_landmarker": _face_model(), "sync_scorer": _sync_scorer()},
         "default_model": None,
     }

@@ -24,6 +24,7 @@ class ClipStreams:
     mouth_ok: np.ndarray  # [T]
     audio: list[np.ndarray]  # variants [T, audio_dim]: clean first, then augmented (noisy)
     audio_ok: np.ndarray  # [T]
+    source: str = ""  # e.g. "real" or "generated"; sources can be sampled equally often
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class SyncTrainConfig:
     weight_decay: float = 1e-4
     # std of Gaussian noise added to the standardised mouth features (landmark jitter)
     mouth_jitter: float = 0.1
+    # draw anchors from every clip source equally often (real recordings define "in sync";
+    # without this, the more numerous generated clips would)
+    balance_sources: bool = True
     seed: int = 0
 
 
@@ -62,6 +66,7 @@ def train_sync_net(
     anchors = [(i, t) for i, clip in enumerate(clips) for t in _anchor_frames(clip, config)]
     if len({i for i, _ in anchors}) < 2:
         raise ValueError("sync training needs at least two clips with usable frames")
+    weights = _anchor_weights(anchors, clips, train.balance_sources)
     mouth_windows = [windows(c.mouth, config.window) for c in clips]
     audio_windows = [[windows(a, config.window) for a in c.audio] for c in clips]
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
@@ -71,7 +76,8 @@ def train_sync_net(
     lags = np.arange(-config.max_lag, config.max_lag + 1)
     model.train()
     for step in range(train.steps):
-        picks = [anchors[k] for k in rng.choice(len(anchors), train.batch_size, replace=False)]
+        chosen = rng.choice(len(anchors), train.batch_size, replace=False, p=weights)
+        picks = [anchors[k] for k in chosen]
         variants = [rng.integers(len(clips[i].audio)) for i, _ in picks]
         mouth = torch.stack([mouth_windows[i][t] for i, t in picks])
         mouth = mouth + train.mouth_jitter * torch.randn(mouth.shape, generator=generator)
@@ -87,6 +93,16 @@ def train_sync_net(
         if on_step:
             on_step(step, float(loss.detach()))
     return model.eval()
+
+
+def _anchor_weights(anchors, clips: Sequence[ClipStreams], balance: bool) -> np.ndarray:
+    """Sampling probability of each anchor: uniform, or equal in total for every source."""
+    sources = np.array([clips[i].source for i, _ in anchors])
+    if not balance:
+        return np.full(len(anchors), 1.0 / len(anchors))
+    _, inverse, counts = np.unique(sources, return_inverse=True, return_counts=True)
+    weights = 1.0 / counts[inverse]
+    return weights / weights.sum()
 
 
 def shift_audio(clip: ClipStreams, frames: int) -> tuple[np.ndarray, np.ndarray]:
