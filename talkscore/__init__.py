@@ -10,7 +10,13 @@ from talkscore.tasks import MODALITIES, TASKS
 __version__ = "0.1.0"
 
 # torch-backed parts load on first use, so `talkscore --help` stays fast
-_LAZY = {"load_model": "talkscore.checkpoint", "save_checkpoint": "talkscore.checkpoint"}
+_LAZY = {
+    "load_model": "talkscore.checkpoint",
+    "save_checkpoint": "talkscore.checkpoint",
+    "score_video": "talkscore.scoring",
+    "Scorer": "talkscore.scoring",
+    "VideoScore": "talkscore.scoring",
+}
 
 __all__ = ["MODALITIES", "TASKS", "__version__", *_LAZY]
 

@@ -28,12 +28,6 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-#: Commands that are planned but not built yet: name -> what they will do.
-UNBUILT: dict[str, str] = {
-    "score": "scoring a video with the bundled model",
-    "batch": "scoring many videos into one table",
-}
-
 
 def fail(message: str, code: int = 1) -> None:
     """Print `error: message` as one line on stderr and exit with `code`."""
@@ -208,6 +202,77 @@ def _extract_table(results) -> Table:
 
 
 @app.command()
+def score(
+    video: Path = typer.Argument(..., help="The video to score."),
+    model: Path = typer.Option(..., help="Checkpoint folder (written by talkscore train)."),
+    face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Score one video on lip_sync, expression, audio_quality, cross_modal and overall."""
+    from talkscore.scoring import score_video
+
+    result, error = _attempt(lambda: score_video(video, model, face_model=face_model))
+    if error is not None:
+        fail(error)
+    if as_json:
+        typer.echo(json.dumps(jsonable(result.to_dict()), indent=2))
+        return
+    table = Table("task", "score", "95% interval", title=f"{video}")
+    for task, value in result.scores.items():
+        half = 1.96 * result.std[task]
+        table.add_row(task, f"{value:.2f}", f"{value - half:.2f} .. {value + half:.2f}")
+    console.print(table)
+    details = Table("diagnostic", "value", title="diagnostics")
+    for key, value in result.diagnostics.items():
+        details.add_row(key, json.dumps(jsonable(value)))
+    console.print(details)
+
+
+@app.command()
+def batch(
+    paths: list[Path] = typer.Argument(..., help="Video files or folders of videos."),
+    csv_out: Path = typer.Option(..., "--csv", help="CSV to write (appended; resumes)."),
+    model: Path = typer.Option(..., help="Checkpoint folder (written by talkscore train)."),
+    jsonl: Path = typer.Option(None, help="Also write one JSON object per video here."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    recursive: bool = typer.Option(False, help="Look for videos in sub-folders too."),
+    face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
+) -> None:
+    """Score many videos into a CSV; re-running skips videos already in it."""
+    from talkscore.batch import score_batch
+    from talkscore.extract_batch import find_videos
+
+    videos = find_videos(paths, recursive)
+    if not videos:
+        fail("no videos found in the given paths", code=2)
+    with _progress(False) as progress:
+        bar = progress.add_task("scoring", total=len(videos))
+        summary, error = _attempt(
+            lambda: score_batch(
+                videos,
+                model,
+                csv_out,
+                jsonl,
+                workers,
+                face_model,
+                on_row=lambda *_: progress.advance(bar),
+            )  # fmt: skip
+        )
+    if error is not None:
+        fail(error)
+    console.print(
+        f"scored {summary['scored']}, skipped {summary['skipped']} already in {csv_out}, "
+        f"failed {len(summary['failures'])}",
+        markup=False,
+        soft_wrap=True,
+    )
+    for video, message in summary["failures"]:
+        err_console.print(f"failed: {video}: {message}", markup=False, soft_wrap=True)
+    if summary["failures"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def train(
     labels: Path = typer.Option(None, help="Labels CSV (talkscore columns or THQA `Video,Score`)."),
     videos: Path = typer.Option(None, help="Folder the CSV's video paths are relative to."),
@@ -348,21 +413,3 @@ def _metrics_table(metrics: dict[str, dict], title: str) -> Table:
         values = [f"{m[k]:.3f}" for k in ("plcc", "srcc", "krcc", "rmse", "mae")]
         table.add_row(task, str(m["n"]), *values)
     return table
-
-
-def _add_unbuilt(name: str, planned: str) -> None:
-    """Register a placeholder command that accepts anything and exits with code 2."""
-
-    def command(ctx: typer.Context) -> None:
-        fail(f"talkscore {name}: not built yet (planned: {planned})", code=2)
-
-    app.command(
-        name,
-        help=f"Not built yet (planned: {planned}).",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        rich_help_panel="Planned",
-    )(command)
-
-
-for _name, _planned in UNBUILT.items():
-    _add_unbuilt(_name, _planned)

@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -101,6 +101,14 @@ class ExtractionSettings:
             raise ValueError(f"fps must be within 1..120, got {self.fps}")
         if self.max_side < 64:
             raise ValueError(f"max_side must be at least 64, got {self.max_side}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ExtractionSettings:
+        """Inverse of `asdict` (JSON turns tuples into lists; extra keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
+        )
 
     def key(self) -> dict[str, Any]:
         """Everything that changes the features (the cache key hashes it)."""

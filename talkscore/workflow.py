@@ -292,7 +292,7 @@ def evaluate_model(
     reducer = load_reducer(model_path)
     if reducer is None:
         raise TalkscoreError(f"{model_path} has no feature reducer: it was not trained on videos")
-    settings = ExtractionSettings(**_tuples(model.metadata["extraction"]))
+    settings = ExtractionSettings.from_dict(model.metadata["extraction"])
     labels = _labels(data) if data.labels else None
     preferences = (
         read_preferences(data.preferences, data.videos, data.dimension_tasks)
@@ -326,7 +326,3 @@ def evaluate_model(
             preferences, lambda video, task: float(scores[video][task_index[task]])
         )
     return report
-
-
-def _tuples(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}

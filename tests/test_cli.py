@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from talkscore import __version__
-from talkscore.cli import UNBUILT, app
+from talkscore.cli import app
 from talkscore.paths import (
     FACE_MODEL_ENV,
     FACE_MODEL_FILENAME,
@@ -109,17 +109,6 @@ def test_info_human_output_has_no_hint_when_model_found(
     assert result.exit_code == 0
     assert "mismatch" in result.stdout
     assert "put it in" not in result.stdout
-
-
-@pytest.mark.parametrize("args", [[], ["x.mp4", "--json"]], ids=["bare", "extra-args"])
-@pytest.mark.parametrize("name", sorted(UNBUILT))
-def test_unbuilt_command_exits_2_with_one_line(name: str, args: list[str]) -> None:
-    result = runner.invoke(app, [name, *args])
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1
-    assert f"talkscore {name}: not built yet" in lines[0]
 
 
 def test_find_face_model_none(isolated_env: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,3 +191,52 @@ def test_unknown_config_option_is_refused(tmp_path):
     config.write_text("[training]\nepoch = 3\n")
     result = CliRunner().invoke(app(), ["train", "--config", str(config)])
     assert result.exit_code == 2 and "epoch" in result.stderr
+
+
+def test_score_command_gives_the_documented_json(run, clips_dir, face_model):
+    video = clips_dir / "real" / "pcavs_Pose_Source_620900105.mp4"
+    args = ["score", str(video), "--model", str(run["out"] / "checkpoint")]
+    result = CliRunner().invoke(app(), [*args, "--face-model", str(face_model), "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"video", "model", "scores", "std", "gates", "diagnostics"}
+    assert set(report["scores"]) == set(report["std"]) == {
+        "lip_sync", "expression", "audio_quality", "cross_modal", "overall",
+    }  # fmt: skip
+    assert all(1 <= v <= 5 for v in report["scores"].values())
+    assert report["diagnostics"]["face_coverage"] > 0.9
+    assert "sync_scorer_offset_ms" in report["diagnostics"]
+    missing = CliRunner().invoke(app(), ["score", "nope.mp4", "--model", args[3]])
+    assert missing.exit_code == 1 and missing.stderr.count("\n") == 1
+
+
+def test_batch_writes_rows_survives_bad_files_and_resumes(run, clips_dir, face_model, tmp_path):
+    import csv
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "broken.mp4").write_text("not a video")
+    shutil.copy(clips_dir / "real" / "pcavs_Pose_Source_620900105.mp4", videos / "good.mp4")
+    out = tmp_path / "scores.csv"
+    args = ["batch", str(videos), "--csv", str(out), "--model", str(run["out"] / "checkpoint")]
+    args += ["--face-model", str(face_model), "--jsonl", str(tmp_path / "scores.jsonl")]
+    first = CliRunner().invoke(app(), args)
+    assert first.exit_code == 1 and "broken.mp4" in first.stderr
+    rows = {Path(r["video"]).name: r for r in csv.DictReader(out.open())}
+    assert rows["good.mp4"]["status"] == "ok" and 1 <= float(rows["good.mp4"]["overall"]) <= 5
+    assert rows["broken.mp4"]["status"] == "failed" and rows["broken.mp4"]["error"]
+    assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 2
+    out.write_text(out.read_text()[:-5])  # a crash cut the last row short
+    again = CliRunner().invoke(app(), args)
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 and len({r["video"] for r in rows}) == 2
+    assert "skipped 1" in again.stdout
+
+
+def test_formula_cells_are_neutralised():
+    from talkscore.batch import csv_row, neutralise
+
+    assert neutralise("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0"
+    assert neutralise("-1+2") == "'-1+2" and neutralise("clip.mp4") == "clip.mp4"
+    assert neutralise(-1.5) == -1.5
+    assert csv_row("@evil.mp4", None, "boom")["video"] == "'@evil.mp4"
