@@ -38,9 +38,10 @@ class SyncTrainConfig:
     weight_decay: float = 1e-4
     # std of Gaussian noise added to the standardised mouth features (landmark jitter)
     mouth_jitter: float = 0.1
-    # draw anchors from every clip source equally often (real recordings define "in sync";
-    # without this, the more numerous generated clips would)
-    balance_sources: bool = True
+    # share of anchors drawn from each clip source, e.g. {"real": 0.9, "generated": 0.1}
+    # (None: every usable frame equally often). Real recordings should define "in sync";
+    # left to their numbers, the generated clips would.
+    source_shares: dict[str, float] | None = None
     seed: int = 0
 
 
@@ -66,7 +67,7 @@ def train_sync_net(
     anchors = [(i, t) for i, clip in enumerate(clips) for t in _anchor_frames(clip, config)]
     if len({i for i, _ in anchors}) < 2:
         raise ValueError("sync training needs at least two clips with usable frames")
-    weights = _anchor_weights(anchors, clips, train.balance_sources)
+    weights = _anchor_weights(anchors, clips, train.source_shares)
     mouth_windows = [windows(c.mouth, config.window) for c in clips]
     audio_windows = [[windows(a, config.window) for a in c.audio] for c in clips]
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
@@ -95,13 +96,18 @@ def train_sync_net(
     return model.eval()
 
 
-def _anchor_weights(anchors, clips: Sequence[ClipStreams], balance: bool) -> np.ndarray:
-    """Sampling probability of each anchor: uniform, or equal in total for every source."""
-    sources = np.array([clips[i].source for i, _ in anchors])
-    if not balance:
+def _anchor_weights(
+    anchors, clips: Sequence[ClipStreams], shares: dict[str, float] | None
+) -> np.ndarray:
+    """Sampling probability of each anchor: uniform, or `shares[source]` in total per source."""
+    if not shares:
         return np.full(len(anchors), 1.0 / len(anchors))
-    _, inverse, counts = np.unique(sources, return_inverse=True, return_counts=True)
-    weights = 1.0 / counts[inverse]
+    sources = np.array([clips[i].source for i, _ in anchors])
+    missing = set(sources) - set(shares)
+    if missing:
+        raise ValueError(f"source_shares has no share for clip sources {sorted(missing)}")
+    counts = {source: int((sources == source).sum()) for source in set(sources)}
+    weights = np.array([shares[s] / counts[s] for s in sources])
     return weights / weights.sum()
 
 

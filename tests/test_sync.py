@@ -115,3 +115,16 @@ def test_shipped_weights_load_and_are_small():
     assert ASSET.stat().st_size <= 5 * 1024 * 1024
     scorer = SyncScorer.load()
     assert isinstance(scorer.model, SyncNet)
+
+
+def test_source_shares_set_how_often_each_source_is_drawn():
+    from talkscore.sync_training import _anchor_weights
+
+    clips = [synthetic_clip(0), synthetic_clip(1), synthetic_clip(2)]
+    clips[0].source, clips[1].source, clips[2].source = "real", "generated", "generated"
+    anchors = [(0, 10), (1, 10), (1, 11), (2, 10)]
+    weights = _anchor_weights(anchors, clips, {"real": 0.9, "generated": 0.1})
+    assert weights[0] == pytest.approx(0.9) and weights[1:].sum() == pytest.approx(0.1)
+    assert np.allclose(_anchor_weights(anchors, clips, None), 0.25)
+    with pytest.raises(ValueError, match="generated"):
+        _anchor_weights(anchors, clips, {"real": 1.0})
