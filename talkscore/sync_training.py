@@ -45,6 +45,33 @@ class SyncTrainConfig:
     seed: int = 0
 
 
+def stretch(clip: ClipStreams, factor: float) -> ClipStreams:
+    """The clip played `factor` times slower (>1) or faster (<1): every stream resampled on one
+    new timeline by linear interpolation, so mouth and audio stay aligned (speed jitter)."""
+    n = len(clip.mouth)
+    times = np.arange(0, n - 1, 1.0 / factor)
+
+    def resample(x: np.ndarray) -> np.ndarray:
+        low = np.floor(times).astype(int)
+        frac = (times - low)[:, None].astype(np.float32)
+        high = np.minimum(low + 1, n - 1)
+        return (1 - frac) * x[low] + frac * x[high]
+
+    def valid(ok: np.ndarray) -> np.ndarray:
+        low = np.floor(times).astype(int)
+        return ok[low] & ok[np.minimum(low + 1, n - 1)]
+
+    return ClipStreams(
+        name=f"{clip.name}@x{factor:g}",
+        identity=clip.identity,
+        mouth=resample(clip.mouth),
+        mouth_ok=valid(clip.mouth_ok),
+        audio=[resample(a) for a in clip.audio],
+        audio_ok=valid(clip.audio_ok),
+        source=clip.source,
+    )
+
+
 def _anchor_frames(clip: ClipStreams, config: SyncConfig) -> np.ndarray:
     """Frames whose window and every lagged audio window lie inside the clip and are valid."""
     reach = config.max_lag + config.window // 2

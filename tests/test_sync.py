@@ -128,3 +128,15 @@ def test_source_shares_set_how_often_each_source_is_drawn():
     assert np.allclose(_anchor_weights(anchors, clips, None), 0.25)
     with pytest.raises(ValueError, match="generated"):
         _anchor_weights(anchors, clips, {"real": 1.0})
+
+
+def test_stretch_keeps_mouth_and_audio_aligned():
+    from talkscore.sync_training import stretch
+
+    clip = synthetic_clip(3, frames=100)
+    clip.audio = [clip.mouth.copy()]  # identical streams make alignment easy to check
+    slow = stretch(clip, 1.25)
+    assert len(slow.mouth) == pytest.approx(125, abs=2)
+    assert np.allclose(slow.mouth, slow.audio[0])
+    assert np.allclose(slow.mouth[0], clip.mouth[0]) and np.allclose(slow.mouth[5], clip.mouth[4])
+    assert slow.identity == clip.identity and slow.mouth_ok.all()
