@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -55,6 +55,9 @@ from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.paths import FACE_MODEL_SHA256, sha256_file
 from talkscore.tasks import MODALITIES
+
+if TYPE_CHECKING:
+    from talkscore.reduction import Reducer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -138,9 +141,13 @@ class VideoFeatures:
     def num_frames(self) -> int:
         return len(self.head_pose)
 
-    def to_sample(self, labels: np.ndarray, name: str = "") -> Sample:
-        """A training/scoring sample (modalities without any valid frame are left out)."""
-        present = {m: x for m, x in self.streams.items() if self.masks[m].any()}
+    def to_sample(
+        self, labels: np.ndarray, name: str = "", reducer: Reducer | None = None
+    ) -> Sample:
+        """A training/scoring sample, its streams passed through `reducer` when given
+        (modalities without any valid frame are left out)."""
+        streams = reducer.transform(self.streams) if reducer else self.streams
+        present = {m: x for m, x in streams.items() if self.masks[m].any()}
         return Sample(present, labels, {m: self.masks[m] for m in present}, name=name)
 
     def save(self, path: str | Path) -> None:

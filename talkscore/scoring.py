@@ -18,7 +18,6 @@ from talkscore.batching import collate
 from talkscore.checkpoint import CheckpointError, load_model, load_reducer
 from talkscore.errors import TalkscoreError
 from talkscore.extraction import ExtractionSettings, Extractor, VideoFeatures
-from talkscore.workflow import to_sample
 
 
 @dataclass
@@ -91,7 +90,7 @@ class Scorer:
         """Score already extracted features (extracted with this checkpoint's settings)."""
         cfg = self.model.config
         labels = np.full(len(cfg.tasks), np.nan, np.float32)
-        sample = to_sample(features, self.reducer, labels, name)
+        sample = features.to_sample(labels, name, self.reducer)
         batch = collate([sample], cfg.modalities).to(next(self.model.parameters()).device)
         with torch.no_grad():
             out = self.model(batch.features, batch.frame_masks, batch.present)

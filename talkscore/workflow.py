@@ -177,13 +177,6 @@ def _listed(items: Sequence[str], limit: int = 5) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def to_sample(features: VideoFeatures, reducer: Reducer, labels: np.ndarray, name: str) -> Sample:
-    """A model sample: reduced streams, the frame masks, and the labels."""
-    reduced = reducer.transform(features.streams)
-    present = {m: x for m, x in reduced.items() if features.masks[m].any()}
-    return Sample(present, labels, {m: features.masks[m] for m in present}, name=name)
-
-
 # -- training ------------------------------------------------------------------------------
 
 
@@ -228,7 +221,7 @@ def train_from_labels(
     )
 
     def samples(rows: Sequence[LabelledVideo]) -> list[Sample]:
-        return [to_sample(features[r.video], reducer, r.labels, str(r.video)) for r in rows]
+        return [features[r.video].to_sample(r.labels, str(r.video), reducer) for r in rows]
 
     pairs = _ranking_pairs(preferences, features, reducer)
     low, high = labels.score_range
@@ -267,7 +260,7 @@ def _ranking_pairs(
 
     def sample(video: Path) -> Sample:
         if video not in cache:
-            cache[video] = to_sample(features[video], reducer, unlabelled, str(video))
+            cache[video] = features[video].to_sample(unlabelled, str(video), reducer)
         return cache[video]
 
     return [
@@ -307,7 +300,7 @@ def evaluate_model(
     labelled = {r.video: r.labels for r in rows}
     order = list(features)
     predictions = trainer.predict(
-        [to_sample(features[v], reducer, labelled.get(v, unlabelled), str(v)) for v in order]
+        [features[v].to_sample(labelled.get(v, unlabelled), str(v), reducer) for v in order]
     )
     scores = {v: predictions.scores[i] for i, v in enumerate(order)}
     tasks = model.config.tasks
