@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Bumped whenever extracted features change meaning; part of every cache key.
-FEATURE_SCHEMA_VERSION = 2
+FEATURE_SCHEMA_VERSION = 3
 SAMPLE_RATE = 16000
 _MAX_PENDING_FRAMES = 8  # frames queued for the visual backend's thread (bounds memory)
 DNSMOS_NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
@@ -133,8 +133,8 @@ class VideoFeatures:
     diagnostics: dict[str, Any]
     settings: dict[str, Any]
     feature_names: dict[str, list[str]] = field(default_factory=dict)
-    # per-frame outputs that are not model modalities (yet): the learned sync scorer's
-    # "sync_scorer_stream" [T, 4] and "sync_scorer_probability" [T]
+    # per-frame outputs that are not model modalities: the learned sync scorer's
+    # "sync_scorer_probability" [T] (its sync probability at the clip's best lag)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -218,7 +218,10 @@ class Extractor:
         streams["audio"], masks["audio"] = self._audio_stream(audio, num_frames, speech_quality)
         names["audio"] = [*self.audio.feature_names(), *DNSMOS_NAMES]
         sync = self._sync(track, audio, num_frames)
-        learned, extras = self._learned_sync(track, audio, num_frames)
+        learned, streams["sync"], masks["sync"], extras = self._learned_sync(
+            track, audio, num_frames
+        )
+        names["sync"] = list(SYNC_STREAM_NAMES)
         diagnostics = {
             "video": info.to_dict(),
             "fps": s.fps,
@@ -319,17 +322,16 @@ class Extractor:
 
     def _learned_sync(
         self, track: FaceTrack, audio: np.ndarray | None, num_frames: int
-    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The learned scorer's offset, confidence and per-frame outputs (zeros without audio)."""
+    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """The learned scorer's diagnostics, its frame stream and mask, and its timeline
+        (an all-masked zero stream without audio or face)."""
         if audio is None or not track.blendshape_names:
-            empty = {
-                "sync_scorer_stream": np.zeros((num_frames, len(SYNC_STREAM_NAMES)), np.float32),
-                "sync_scorer_probability": np.zeros(num_frames, np.float32),
-            }
-            return {}, empty
+            stream = np.zeros((num_frames, len(SYNC_STREAM_NAMES)), np.float32)
+            none = np.zeros(num_frames, bool)
+            return {}, stream, none, {"sync_scorer_probability": np.zeros(num_frames, np.float32)}
         score = self.sync_scorer.score(track, audio, SAMPLE_RATE, self.settings.fps)
-        extras = {"sync_scorer_stream": score.stream, "sync_scorer_probability": score.probability}
-        return score.to_dict(), extras
+        extras = {"sync_scorer_probability": score.probability}
+        return score.to_dict(), score.stream, score.valid.copy(), extras
 
     def _sync(self, track: FaceTrack, audio: np.ndarray | None, num_frames: int) -> SyncEstimate:
         s = self.settings

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from talkscore.batching import Sample
+from talkscore.reduction import TARGET_DIMS
 from talkscore.tasks import OVERALL_TASK, TASKS
 
-#: Feature sizes after the design's reduction (visual 100, audio 200, keypoint 50, au 17).
-REDUCED_DIMS: dict[str, int] = {"visual": 100, "audio": 200, "keypoint": 50, "au": 17}
+#: Feature sizes after the design's reduction.
+REDUCED_DIMS: dict[str, int] = dict(TARGET_DIMS)
 
 #: Which modality carries each task's latent factor in `factor_samples`.
 FACTOR_MODALITY: dict[str, str] = {
@@ -39,14 +40,18 @@ def factor_samples(
     """Samples whose task scores are linear in hidden factors written into known modalities.
 
     Each task t (but overall) has a factor z_t ~ U(0, 1); every frame of modality
-    FACTOR_MODALITY[t] carries z_t along a fixed random direction plus unit Gaussian noise, and
+    FACTOR_MODALITY[t] carries z_t along a fixed random direction plus unit Gaussian noise (other
+    modalities carry noise only), and
     the label is 1 + 4 z_t. `overall` is the mean of the others. `label_noise` adds Gaussian
     noise of that std to a task's labels. A fraction of keypoint and au frames is "faceless":
     masked and filled with NaN. The directions do not depend on `seed`, so splits made with
     different seeds share one mapping.
     """
-    if min(dims.values()) < _SIGNAL_DIMS:
-        raise ValueError(f"every modality needs at least {_SIGNAL_DIMS} dims, got {dict(dims)}")
+    short = {
+        m: dims[m] for m in FACTOR_MODALITY.values() if dims.get(m, _SIGNAL_DIMS) < _SIGNAL_DIMS
+    }
+    if short:
+        raise ValueError(f"factor modalities need at least {_SIGNAL_DIMS} dims, got {short}")
     directions = _factor_directions()
     rng = np.random.default_rng(seed)
     samples = []

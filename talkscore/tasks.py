@@ -5,8 +5,9 @@ from __future__ import annotations
 #: The five quality dimensions, in the order of every score vector and CSV column.
 TASKS: tuple[str, ...] = ("lip_sync", "expression", "audio_quality", "cross_modal", "overall")
 
-#: The four per-frame modality streams the default model reads.
-MODALITIES: tuple[str, ...] = ("visual", "audio", "keypoint", "au")
+#: The five per-frame modality streams the default model reads ("sync": the learned
+#: sync scorer's frame-level outputs, see `talkscore.extractors.sync_scorer`).
+MODALITIES: tuple[str, ...] = ("visual", "audio", "keypoint", "au", "sync")
 
 #: The task that summarises the others; the consistency regulariser leaves it out.
 OVERALL_TASK = "overall"

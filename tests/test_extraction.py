@@ -130,7 +130,7 @@ def test_full_extraction_of_a_real_clip(extractor, clips_dir, tmp_path):
         "sync_scorer_confidence",
         "sync_scorer_zero_lag_confidence",
     }
-    assert features.extras["sync_scorer_stream"].shape == (n, 4)
+    assert features.streams["sync"].shape == (n, 4)
     assert features.extras["sync_scorer_probability"].shape == (n,)
     features.save(tmp_path / "f.npz")
     loaded = VideoFeatures.load(tmp_path / "f.npz")
@@ -144,17 +144,18 @@ def test_a_clip_without_audio_is_flagged_and_masked(extractor, clips_dir):
     features = extractor(path)
     assert features.diagnostics["has_audio"] is False
     assert features.diagnostics["sync_scorer"] == {}
-    assert not features.masks["audio"].any()
+    assert not features.masks["audio"].any() and not features.masks["sync"].any()
     assert features.masks["keypoint"].mean() > 0.9
     sample = features.to_sample(np.full(len(TASKS), np.nan), name=path.name)
-    assert "audio" not in sample.features
+    assert "audio" not in sample.features and "sync" not in sample.features
     from talkscore.batching import collate
 
     model = TalkingFaceQualityModel(small_config()).eval()
     batch = collate([sample], model.config.modalities)
     out = model(batch.features, batch.frame_masks, batch.present)
     assert np.isfinite(out.scores.detach().numpy()).all()
-    assert out.gates[0, model.config.modalities.index("audio")] == 0
+    for modality in ("audio", "sync"):
+        assert out.gates[0, model.config.modalities.index(modality)] == 0
 
 
 def test_cache_key_follows_content_and_settings(tmp_path, clips_dir):

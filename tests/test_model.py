@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import SMALL_DIMS, random_features, small_config
 
-from talkscore import TASKS
+from talkscore import MODALITIES, TASKS
 from talkscore.batching import Sample
 from talkscore.models import ModelConfig, TalkingFaceQualityModel
 from talkscore.synthetic import factor_samples
@@ -33,7 +33,7 @@ def test_outputs_have_task_shapes_and_stay_in_range(score_range):
     model = eval_model(score_min=score_range[0], score_max=score_range[1])
     out = model(random_features(batch=4))
     assert out.scores.shape == out.log_var.shape == (4, len(TASKS))
-    assert out.gates.shape == (4, 4)
+    assert out.gates.shape == (4, len(MODALITIES))
     assert ((out.scores >= score_range[0]) & (out.scores <= score_range[1])).all()
     low, high = model.config.log_var_range
     assert ((out.log_var >= low) & (out.log_var <= high)).all()
@@ -57,7 +57,7 @@ def test_adaptive_projection_is_created_once_and_registered():
 def test_masked_modality_ignores_garbage_and_gets_zero_gate():
     model = eval_model()
     features = random_features(batch=3)
-    present = torch.ones(3, 4, dtype=torch.bool)
+    present = torch.ones(3, len(MODALITIES), dtype=torch.bool)
     present[0, 1] = False  # sample 0 has no audio
     clean = model(features, present=present)
     features["audio"][0] = float("nan")
@@ -94,7 +94,7 @@ def test_padding_does_not_change_a_sample():
 def test_leaving_a_modality_out_equals_masking_it():
     model = eval_model()
     features = random_features(batch=2)
-    present = torch.tensor([[False, True, True, False]] * 2)
+    present = torch.tensor([[False, True, True, False, False]] * 2)
     masked = model(features, present=present)
     left_out = model({m: features[m] for m in ("audio", "keypoint")})
     assert torch.allclose(masked.scores, left_out.scores, atol=1e-6)
@@ -102,14 +102,14 @@ def test_leaving_a_modality_out_equals_masking_it():
 
 def test_no_modality_at_all_still_gives_finite_scores():
     model = eval_model()
-    out = model(random_features(batch=2), present=torch.zeros(2, 4, dtype=torch.bool))
+    out = model(random_features(batch=2), present=torch.zeros(2, len(MODALITIES), dtype=torch.bool))
     assert torch.isfinite(out.scores).all() and torch.isfinite(out.log_var).all()
     assert (out.gates == 0).all()
 
 
 def test_gating_switch():
     model = eval_model(gating=False)
-    present = torch.tensor([[True, False, True, True]])
+    present = torch.tensor([[True, False, True, True, False]])
     out = model(random_features(batch=1), present=present)
     assert torch.equal(out.gates, present.float())
 
@@ -120,6 +120,8 @@ def test_bad_inputs_raise_clear_errors():
         model({"video": torch.randn(1, 4, 3)})
     with pytest.raises(ValueError, match="one timeline"):
         model({"audio": torch.randn(1, 8, 20), "keypoint": torch.randn(1, 6, 9)})
+    with pytest.raises(ValueError, match="one column per modality"):
+        model(random_features(batch=1), present=torch.ones(1, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"\[batch, time, dim\]"):
         model({"audio": torch.randn(8, 20)})
     with pytest.raises(ValueError, match="divisible"):
@@ -139,32 +141,32 @@ def test_config_round_trips_through_a_dict():
         ModelConfig.from_dict({**config.to_dict(), "layers": 3})
 
 
-def test_a_fifth_modality_and_a_sixth_task_are_a_config_change():
-    modalities = (*small_config().modalities, "sync")
+def test_a_new_modality_and_a_sixth_task_are_a_config_change():
+    modalities = (*small_config().modalities, "gaze")
     tasks = (*TASKS, "naturalness")
     config = small_config(
         modalities=modalities,
         tasks=tasks,
-        cross_modal_pairs=(("audio", "keypoint"), ("audio", "sync")),
+        cross_modal_pairs=(("audio", "keypoint"), ("audio", "gaze")),
     )
     rng = np.random.default_rng(0)
     samples = []
     for sample in factor_samples(64, dims=SMALL_DIMS, frames=(12, 16)):
         frames = sample.num_frames
-        sync = rng.normal(size=(frames, 3)).astype(np.float32)
+        gaze = rng.normal(size=(frames, 3)).astype(np.float32)
         level = rng.uniform()
-        sync[:, 0] += 3 * level
+        gaze[:, 0] += 3 * level
         labels = np.append(sample.labels, 1 + 4 * level).astype(np.float32)
-        samples.append(Sample({**sample.features, "sync": sync}, labels, sample.frame_masks))
+        samples.append(Sample({**sample.features, "gaze": gaze}, labels, sample.frame_masks))
     model = TalkingFaceQualityModel(config)
     trainer = Trainer(model, TrainConfig(epochs=4, batch_size=16, lr=3e-3, weighting="gradnorm"))
     result = trainer.fit(samples)
     losses = [record["loss"] for record in result.history]
     assert losses[-1] < losses[0]
     assert set(result.history[-1]["task_weight"]) == set(tasks)
-    out = model(random_features(batch=2, dims={**SMALL_DIMS, "sync": 3}))
-    assert out.scores.shape == (2, 6) and out.gates.shape == (2, 5)
-    assert len(model.pooling) == 5 and len(model.heads) == 6
-    assert model.path_a[0].in_features == 5 * config.encoder_dim
+    out = model(random_features(batch=2, dims={**SMALL_DIMS, "gaze": 3}))
+    assert out.scores.shape == (2, 6) and out.gates.shape == (2, 6)
+    assert len(model.pooling) == 6 and len(model.heads) == 6
+    assert model.path_a[0].in_features == len(modalities) * config.encoder_dim
     assert trainer.weighting.task_weights.shape == (6,)
     assert dataclasses.replace(config) == model.config

@@ -15,6 +15,7 @@ from talkscore.checkpoint import load_reducer
 from talkscore.datasets import read_labels
 from talkscore.extraction import VideoFeatures
 from talkscore.reduction import Reducer, ReductionSettings
+from talkscore.tasks import MODALITIES
 from talkscore.workflow import DataConfig, load_run_config, video_features
 
 CLIPS = {  # video: (group, split, overall, lip_sync)
@@ -100,7 +101,7 @@ def test_a_run_folder_has_everything(run):
     assert set(metrics["val"]) == {"overall", "lip_sync"}
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     variance = records[0]["run"]["reduction"]["explained_variance"]
-    assert set(variance) == {"visual", "audio", "keypoint", "au"}
+    assert set(variance) == set(MODALITIES)
     assert all(0 < v <= 1 for v in variance.values())
     assert all(r["ranking"] > 0 for r in records[1:])
     assert "validation" in run["stdout"] and "checkpoint" in run["stdout"]

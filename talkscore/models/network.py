@@ -146,6 +146,11 @@ class TalkingFaceQualityModel(nn.Module):
             self._check_modality(modality)
         if not features:
             raise ValueError("features is empty: pass at least one modality")
+        if present is not None and present.shape[-1] != len(self.config.modalities):
+            raise ValueError(
+                f"present must be [batch, {len(self.config.modalities)}] (one column per "
+                f"modality: {list(self.config.modalities)}), got {tuple(present.shape)}"
+            )
         masks = self._masks(features, frame_masks, present)
         like = self.modality_embedding
         streams = {}
