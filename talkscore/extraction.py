@@ -42,8 +42,10 @@ from talkscore.extractors.av_sync import (
 from talkscore.extractors.dnsmos import dnsmos, dnsmos_windows, window_frame_features
 from talkscore.extractors.face import FaceTrack, FaceTracker, resolve_face_model
 from talkscore.extractors.keypoints import (
+    HEAD_MOTION_NAMES,
     HEAD_POSE_NAMES,
     KEYPOINT_DIM,
+    head_motion,
     head_pose,
     normalised_landmarks,
 )
@@ -211,7 +213,8 @@ class Extractor:
             track = self._track_faces(path, progress, expected=int(info.duration * s.fps))
             speech_quality = speech_quality.result()
         num_frames = len(track.mask)
-        streams, masks, names = self._face_streams(track)
+        pose = head_pose(track)
+        streams, masks, names = self._face_streams(track, pose)
         streams["visual"] = self.visual.finish()
         masks["visual"] = self._visual_mask(track)
         names["visual"] = self.visual.feature_names()
@@ -238,7 +241,7 @@ class Extractor:
         return VideoFeatures(
             streams={m: streams[m].astype(np.float32) for m in MODALITIES},
             masks={m: masks[m] for m in MODALITIES},
-            head_pose=head_pose(track),
+            head_pose=pose,
             sync_curve=sync.curve.astype(np.float32),
             diagnostics=diagnostics,
             settings=self.describe(),
@@ -280,19 +283,21 @@ class Extractor:
         return track.mask.copy() if self.settings.visual == "clip" else np.ones_like(track.mask)
 
     @staticmethod
-    def _face_streams(track: FaceTrack) -> tuple[dict, dict, dict]:
+    def _face_streams(track: FaceTrack, pose: np.ndarray) -> tuple[dict, dict, dict]:
         keypoints = normalised_landmarks(track)
         streams = {
             "keypoint": keypoints.reshape(len(track.mask), KEYPOINT_DIM),
+            "pose": head_motion(pose),
             "au": action_units(track.blendshapes, track.blendshape_names)
             if track.blendshape_names
             else np.full((len(track.mask), len(AU_NAMES)), np.nan, np.float32),
         }
-        masks = {"keypoint": track.mask.copy(), "au": track.mask.copy()}
+        masks = {m: track.mask.copy() for m in ("keypoint", "au", "pose")}
         axes = ("x", "y", "z")
         names = {
             "keypoint": [f"lm{i:03d}_{a}" for i in range(KEYPOINT_DIM // 3) for a in axes],
             "au": list(AU_NAMES),
+            "pose": list(HEAD_MOTION_NAMES),
             "head_pose": list(HEAD_POSE_NAMES),
         }
         return streams, masks, names

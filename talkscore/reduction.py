@@ -23,7 +23,14 @@ from talkscore.errors import TalkscoreError
 from talkscore.files import atomic_write
 
 #: The design's target sizes.
-TARGET_DIMS: dict[str, int] = {"visual": 100, "audio": 200, "keypoint": 50, "au": 17, "sync": 4}
+TARGET_DIMS: dict[str, int] = {
+    "visual": 100,
+    "audio": 200,
+    "keypoint": 50,
+    "au": 17,
+    "sync": 4,
+    "pose": 12,
+}
 
 FORMAT = "talkscore-reducer"
 FORMAT_VERSION = 1

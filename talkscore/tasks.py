@@ -5,9 +5,10 @@ from __future__ import annotations
 #: The five quality dimensions, in the order of every score vector and CSV column.
 TASKS: tuple[str, ...] = ("lip_sync", "expression", "audio_quality", "cross_modal", "overall")
 
-#: The five per-frame modality streams the default model reads ("sync": the learned
-#: sync scorer's frame-level outputs, see `talkscore.extractors.sync_scorer`).
-MODALITIES: tuple[str, ...] = ("visual", "audio", "keypoint", "au", "sync")
+#: The per-frame modality streams the default model reads: "sync" is the learned sync scorer's
+#: frame-level output (`talkscore.extractors.sync_scorer`), "pose" the head motion
+#: (`talkscore.extractors.keypoints.head_motion`).
+MODALITIES: tuple[str, ...] = ("visual", "audio", "keypoint", "au", "sync", "pose")
 
 #: The task that summarises the others; the consistency regulariser leaves it out.
 OVERALL_TASK = "overall"

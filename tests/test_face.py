@@ -13,7 +13,12 @@ from talkscore.extractors.face import (
     quiet_native_stderr,
     resolve_face_model,
 )
-from talkscore.extractors.keypoints import head_pose, keypoint_stream, normalised_landmarks
+from talkscore.extractors.keypoints import (
+    head_motion,
+    head_pose,
+    keypoint_stream,
+    normalised_landmarks,
+)
 
 BLENDSHAPES = [f"shape{i}" for i in range(20)] + [
     "browInnerUp", "browOuterUpLeft", "browOuterUpRight", "browDownLeft", "browDownRight",
@@ -79,6 +84,17 @@ def test_head_pose_recovers_the_angles():
     assert pose.shape == (2, 6)
     assert np.allclose(pose[:, :3], [p[:3] for p in poses], atol=1e-3)
     assert np.allclose(pose[:, 3:], [[0, 2, -40], [0, 2, -40]])
+
+
+def test_head_motion_is_centred_per_video_with_velocities():
+    pose = np.array([[0, 0, 0, 0, 0, 50], [10, 0, 0, 0, 0, 50], [20, 0, 0, 0, 0, 50]], np.float32)
+    moved = pose + [0, 30, 0, 5, 0, 0]  # the same motion seen from another camera placement
+    motion = head_motion(pose)
+    assert motion.shape == (3, 12)
+    assert np.allclose(motion, head_motion(moved))
+    assert np.allclose(motion[:, 0], [-10, 0, 10]) and np.allclose(motion[:, 6], [0, 10, 10])
+    pose[1] = np.nan  # no face in frame 1
+    assert np.isnan(head_motion(pose)[1]).all() and np.isfinite(head_motion(pose)[0]).all()
 
 
 def test_frames_without_a_face_stay_nan():

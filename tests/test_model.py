@@ -94,7 +94,7 @@ def test_padding_does_not_change_a_sample():
 def test_leaving_a_modality_out_equals_masking_it():
     model = eval_model()
     features = random_features(batch=2)
-    present = torch.tensor([[False, True, True, False, False]] * 2)
+    present = torch.tensor([[False, True, True, False, False, False]] * 2)
     masked = model(features, present=present)
     left_out = model({m: features[m] for m in ("audio", "keypoint")})
     assert torch.allclose(masked.scores, left_out.scores, atol=1e-6)
@@ -109,7 +109,7 @@ def test_no_modality_at_all_still_gives_finite_scores():
 
 def test_gating_switch():
     model = eval_model(gating=False)
-    present = torch.tensor([[True, False, True, True, False]])
+    present = torch.tensor([[True, False, True, True, False, True]])
     out = model(random_features(batch=1), present=present)
     assert torch.equal(out.gates, present.float())
 
@@ -165,8 +165,8 @@ def test_a_new_modality_and_a_sixth_task_are_a_config_change():
     assert losses[-1] < losses[0]
     assert set(result.history[-1]["task_weight"]) == set(tasks)
     out = model(random_features(batch=2, dims={**SMALL_DIMS, "gaze": 3}))
-    assert out.scores.shape == (2, 6) and out.gates.shape == (2, 6)
-    assert len(model.pooling) == 6 and len(model.heads) == 6
+    assert out.scores.shape == (2, 6) and out.gates.shape == (2, len(modalities))
+    assert len(model.pooling) == len(modalities) and len(model.heads) == 6
     assert model.path_a[0].in_features == len(modalities) * config.encoder_dim
     assert trainer.weighting.task_weights.shape == (6,)
     assert dataclasses.replace(config) == model.config

@@ -10,6 +10,8 @@ frame-to-frame variance of the normalised shape fell nine-fold against centring 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from talkscore.extractors.face import FaceTrack
@@ -59,6 +61,23 @@ def head_pose(track: FaceTrack) -> np.ndarray:
     roll = np.arctan2(r[:, 1, 0], r[:, 0, 0])
     angles = np.degrees(np.stack([pitch, yaw, roll], axis=1))
     return np.concatenate([angles, track.matrices[:, :3, 3]], axis=1).astype(np.float32)
+
+
+def head_motion(pose: np.ndarray) -> np.ndarray:
+    """The pose modality `[T, 12]`: head pose minus the video's median pose (where the head is,
+    relative to its usual place) and its frame-to-frame velocity. Centring per video keeps camera
+    placement, which differs between sources, out of it; NaN without a face."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no face in the whole video
+        centred = pose - np.nanmedian(pose, axis=0, keepdims=True)
+    velocity = np.diff(pose, axis=0, prepend=pose[:1])
+    return np.concatenate([centred, velocity], axis=1).astype(np.float32)
+
+
+HEAD_MOTION_NAMES = (
+    *(f"{name}_centred" for name in HEAD_POSE_NAMES),
+    *(f"{name}_velocity" for name in HEAD_POSE_NAMES),
+)
 
 
 def mouth_opening(normalised: np.ndarray) -> np.ndarray:
