@@ -109,15 +109,20 @@ DEGRADATIONS: dict[str, Degradation] = {
 
 @dataclass(frozen=True)
 class Variant:
-    """A degradation at one severity with its seed (None name = the clean reference)."""
+    """A degradation at one severity with its seed (None name = the clean reference);
+    `value` replaces the table's parameter (the labels stay those of `severity`)."""
 
     name: str | None
     severity: int = 0
     seed: int = 0
+    value: float | None = None
 
     @property
     def key(self) -> str:
-        return "clean" if self.name is None else f"{self.name}-s{self.severity}-r{self.seed}"
+        if self.name is None:
+            return "clean"
+        value = "" if self.value is None else f"-v{self.value:g}"
+        return f"{self.name}-s{self.severity}{value}-r{self.seed}"
 
     def labels(self) -> np.ndarray:
         if self.name is None:
@@ -125,7 +130,9 @@ class Variant:
         return DEGRADATIONS[self.name].task_labels(self.severity)
 
     def param(self) -> float:
-        return DEGRADATIONS[self.name].params[self.severity - 1]
+        return (
+            DEGRADATIONS[self.name].params[self.severity - 1] if self.value is None else self.value
+        )
 
 
 # -- audio operations (samples in [-1, 1] at SAMPLE_RATE) -----------------------------------------

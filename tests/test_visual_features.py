@@ -77,10 +77,14 @@ def test_quality_shapes_names_and_missing_face():
     features = backend.finish()
     names = backend.feature_names()
     assert features.shape == (4, backend.dim) and features.dtype == np.float32
-    assert len(names) == len(set(names)) == backend.dim == 2 * len(REGION_FEATURES)
+    assert len(names) == len(set(names)) == backend.dim == 4 * len(REGION_FEATURES)
     face = np.array([n.startswith("face_") for n in names])
     assert np.isfinite(features[[0, 1, 3]]).all()
     assert np.isnan(features[2, face]).all() and np.isfinite(features[2, ~face]).all()
+    half = backend.dim // 2  # then each feature minus its median over the video
+    assert all(n == f"{m}_rel" for n, m in zip(names[half:], names[:half], strict=True))
+    median = np.nanmedian(features[:, :half], axis=0)
+    assert np.allclose(features[:, half:], features[:, :half] - median, equal_nan=True)
 
 
 def test_quality_reset_settings_and_validation():

@@ -30,6 +30,7 @@ region's temporal history.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -128,10 +129,11 @@ class QualityBackend:
 
     @property
     def dim(self) -> int:
-        return len(REGIONS) * len(REGION_FEATURES)
+        return 2 * len(REGIONS) * len(REGION_FEATURES)
 
     def feature_names(self) -> list[str]:
-        return [f"{region}_{name}" for region in REGIONS for name in REGION_FEATURES]
+        names = [f"{region}_{name}" for region in REGIONS for name in REGION_FEATURES]
+        return names + [f"{name}_rel" for name in names]
 
     def reset(self) -> None:
         """Start a new video."""
@@ -149,10 +151,16 @@ class QualityBackend:
         self._rows.append(np.concatenate([face, frame]))
 
     def finish(self) -> np.ndarray:
-        """Features of the frames added since `reset`, [T, dim] float32."""
+        """Features of the frames added since `reset`, [T, dim] float32: the absolute values,
+        then the same minus the video's median (`*_rel`: sharpness or motion energy differ a lot
+        between sources; their change within a video is comparable across them)."""
         if not self._rows:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack(self._rows).astype(np.float32, copy=False)
+        rows = np.stack(self._rows).astype(np.float32, copy=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a region never seen: all NaN
+            relative = rows - np.nanmedian(rows, axis=0, keepdims=True)
+        return np.concatenate([rows, relative], axis=1)
 
     def _face_features(self, image: np.ndarray, gray: np.ndarray, box: Box | None) -> np.ndarray:
         if box is None:
