@@ -223,6 +223,7 @@ class Trainer:
     ) -> dict[str, torch.Tensor]:
         """Every term of the training loss for one batch (`total` is back-propagated)."""
         cfg = self.config
+        batch = batch.to(self.device)
         out = self._forward(batch)
         scores, log_var = out.scores.float(), out.log_var.float()
         losses, has_labels = task_losses(scores, batch.labels)

@@ -113,7 +113,8 @@ class TalkingFaceQualityModel(nn.Module):
         frame_masks: Mapping[str, Tensor] | None,
         present: Tensor | None,
     ) -> dict[str, Tensor]:
-        """Per-modality validity `[B, T]`: frame mask AND modality present."""
+        """Per-modality validity `[B, T]` on the model's device: frame mask AND modality present."""
+        device = self.modality_embedding.device
         masks = {}
         for i, modality in enumerate(self.config.modalities):
             if modality not in features:
@@ -121,11 +122,11 @@ class TalkingFaceQualityModel(nn.Module):
             x = features[modality]
             if x.dim() != 3:
                 raise ValueError(f"{modality} must be [batch, time, dim], got {tuple(x.shape)}")
-            valid = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+            valid = torch.ones(x.shape[:2], dtype=torch.bool, device=device)
             if frame_masks is not None and modality in frame_masks:
-                valid = frame_masks[modality].to(device=x.device, dtype=torch.bool)
+                valid = frame_masks[modality].to(device=device, dtype=torch.bool)
             if present is not None:
-                valid = valid & present[:, i, None].to(device=x.device, dtype=torch.bool)
+                valid = valid & present[:, i, None].to(device=device, dtype=torch.bool)
             masks[modality] = valid
         return masks
 
