@@ -102,7 +102,7 @@ class _Writers:
 _WORKER: Scorer | None = None
 
 
-def _init_worker(checkpoint: str, face_model: str | None) -> None:
+def _init_worker(checkpoint: str | None, face_model: str | None) -> None:
     global _WORKER
     _WORKER = Scorer(checkpoint, "cpu", face_model)
 
@@ -119,7 +119,7 @@ def _score_in_worker(video: str) -> tuple[str, VideoScore | None, str | None]:
 
 
 def _results(
-    videos: list[str], checkpoint: str, face_model: str | None, workers: int
+    videos: list[str], checkpoint: str | None, face_model: str | None, workers: int
 ) -> Iterator[tuple[str, VideoScore | None, str | None]]:
     scorer = Scorer(checkpoint, "cpu", face_model)  # setup errors surface here, once
     if workers <= 1 or len(videos) <= 1:
@@ -135,14 +135,15 @@ def _results(
 
 def score_batch(
     videos: Sequence[Path],
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     csv_path: str | Path,
     jsonl_path: str | Path | None = None,
     workers: int = 1,
     face_model: str | Path | None = None,
     on_row: Callable[[str, str | None], None] | None = None,
 ) -> dict[str, Any]:
-    """Score `videos` not yet in `csv_path`; returns counts and the failures (video, error)."""
+    """Score `videos` not yet in `csv_path` with `checkpoint` (None: the bundled model);
+    returns counts and the failures (video, error)."""
     csv_path = Path(csv_path)
     done = done_videos(csv_path)
     todo = [str(v) for v in videos if str(v) not in done]
@@ -150,7 +151,8 @@ def score_batch(
     writers = _Writers(csv_path, Path(jsonl_path) if jsonl_path else None)
     try:
         face = str(face_model) if face_model else None
-        for video, result, error in _results(todo, str(checkpoint), face, workers):
+        model = str(checkpoint) if checkpoint else None
+        for video, result, error in _results(todo, model, face, workers):
             writers.write(video, result, error)
             if error:
                 failures.append((video, error))

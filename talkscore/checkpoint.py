@@ -32,6 +32,8 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "talkscore.json"
 REDUCER_FILE = "reducer.safetensors"
+#: The bundled default model (built by examples/train_default_model.py; see its MODEL_CARD.md).
+DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
 
 
 class CheckpointError(TalkscoreError, ValueError):
@@ -92,11 +94,10 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(
-    path: str | Path, device: str | torch.device | None = None
+    path: str | Path | None = None, device: str | torch.device | None = None
 ) -> TalkingFaceQualityModel:
-    """Rebuild the model saved at `path` (a checkpoint folder or a file inside it), in eval mode.
-
-    The metadata is available afterwards as `model.metadata`.
+    """Rebuild the model saved at `path` (a checkpoint folder or a file inside it; None: the
+    bundled default model), in eval mode. The metadata is available as `model.metadata`.
     """
     folder = _folder(path)
     meta = read_metadata(folder)
@@ -114,7 +115,7 @@ def load_model(
     return model.to(resolve_device(device)).eval()
 
 
-def load_reducer(path: str | Path) -> Reducer | None:
+def load_reducer(path: str | Path | None = None) -> Reducer | None:
     """The checkpoint's feature reducer, or None when it was trained on ready-made features."""
     file = _folder(path) / REDUCER_FILE
     if not file.is_file():
@@ -125,7 +126,14 @@ def load_reducer(path: str | Path) -> Reducer | None:
         raise CheckpointError(f"{file}: {exc}") from None
 
 
-def _folder(path: str | Path) -> Path:
+def _folder(path: str | Path | None) -> Path:
+    if path is None:
+        if not (DEFAULT_MODEL / WEIGHTS_FILE).is_file():
+            raise CheckpointError(
+                f"this install has no bundled default model ({DEFAULT_MODEL}); pass a checkpoint "
+                "folder (--model) or rebuild it with examples/train_default_model.py"
+            )
+        return DEFAULT_MODEL
     path = Path(path)
     if path.is_file() and path.name in (WEIGHTS_FILE, METADATA_FILE, REDUCER_FILE):
         path = path.parent

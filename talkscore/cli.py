@@ -201,10 +201,13 @@ def _extract_table(results) -> Table:
     return table
 
 
+MODEL_HELP = "Checkpoint folder (written by talkscore train); default: the bundled model."
+
+
 @app.command()
 def score(
     video: Path = typer.Argument(..., help="The video to score."),
-    model: Path = typer.Option(..., help="Checkpoint folder (written by talkscore train)."),
+    model: Path = typer.Option(None, help=MODEL_HELP),
     face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -232,7 +235,7 @@ def score(
 def batch(
     paths: list[Path] = typer.Argument(..., help="Video files or folders of videos."),
     csv_out: Path = typer.Option(..., "--csv", help="CSV to write (appended; resumes)."),
-    model: Path = typer.Option(..., help="Checkpoint folder (written by talkscore train)."),
+    model: Path = typer.Option(None, help=MODEL_HELP),
     jsonl: Path = typer.Option(None, help="Also write one JSON object per video here."),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
     recursive: bool = typer.Option(False, help="Look for videos in sub-folders too."),

@@ -147,7 +147,8 @@ class ModalityReducer:
         """Share of the standardised training variance retained (1.0 when no PCA)."""
         if self.explained_variance_ratio is None:
             return 1.0
-        return float(self.explained_variance_ratio.sum())
+        # summed in float64 and capped: float32 ratios of a full-rank fit can add up to 1 + 1e-7
+        return min(1.0, float(self.explained_variance_ratio.sum(dtype=np.float64)))
 
     def transform(self, frames: np.ndarray) -> np.ndarray:
         """[T, D] -> [T, K] float32, finite; NaN (and infinities) become the training medians."""

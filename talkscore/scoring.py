@@ -1,4 +1,5 @@
-"""Scoring videos with a trained checkpoint: `score_video(path, model=...)` and `Scorer`.
+"""Scoring videos with a trained checkpoint (default: the bundled one): `score_video(path)`
+and `Scorer`.
 
 A `Scorer` loads the checkpoint (model + feature reducer + the extraction settings it was trained
 with) once and scores any number of videos; `VideoScore.to_dict()` is the documented JSON form
@@ -63,11 +64,11 @@ class Scorer:
 
     def __init__(
         self,
-        checkpoint: str | Path,
+        checkpoint: str | Path | None = None,
         device: str | None = "cpu",
         face_model: str | Path | None = None,
     ) -> None:
-        self.checkpoint = str(checkpoint)
+        self.checkpoint = "default" if checkpoint is None else str(checkpoint)
         self.model = load_model(checkpoint, device)
         reducer = load_reducer(checkpoint)
         if reducer is None or "extraction" not in self.model.metadata:
@@ -105,7 +106,8 @@ class Scorer:
 
 
 def score_video(
-    video: str | Path, model: str | Path, device: str | None = "cpu", face_model=None
+    video: str | Path, model: str | Path | None = None, device: str | None = "cpu", face_model=None
 ) -> VideoScore:
-    """Score one video with the checkpoint `model` (a folder written by `talkscore train`)."""
+    """Score one video with the checkpoint `model` (a folder written by `talkscore train`;
+    None: the bundled default model)."""
     return Scorer(model, device, face_model)(video)

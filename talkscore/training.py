@@ -156,10 +156,10 @@ class Trainer:
         reducer: Reducer | None = None,
     ) -> None:
         self.config = config = config or TrainConfig()
-        self.model = model
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.metadata, self.reducer = metadata or {}, reducer
-        self.device = resolve_device(config.device)
         tasks = model.config.tasks
         self.weighting = create_weighting(
             config.weighting,
@@ -167,7 +167,7 @@ class Trainer:
             fixed_weights=config.fixed_weights,
             gradnorm_alpha=config.gradnorm_alpha,
             gradnorm_lr=config.weighting_lr,
-        )
+        ).to(self.device)
         self.consistency_index = [tasks.index(t) for t in model.config.consistency_tasks]
         amp = config.amp and self.device.type == "cuda"
         bf16 = amp and torch.cuda.is_bf16_supported()

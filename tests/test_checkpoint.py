@@ -54,6 +54,7 @@ def _small_model(seed: int = 0, **overrides) -> TalkingFaceQualityModel:
 def _assert_same_outputs(a: TalkingFaceQualityModel, b: TalkingFaceQualityModel, dims) -> None:
     features = _features(dims, seed=1)
     masks = _frame_masks(list(dims))
+    b = b.to(next(a.parameters()).device)  # load_model picks CUDA when there is one
     with torch.no_grad():
         out_a, out_b = a(features, masks), b(features, masks)
     for name in ("scores", "log_var", "gates"):

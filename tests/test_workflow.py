@@ -102,7 +102,7 @@ def test_a_run_folder_has_everything(run):
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     variance = records[0]["run"]["reduction"]["explained_variance"]
     assert set(variance) == set(MODALITIES)
-    assert all(0 < v <= 1 for v in variance.values())
+    assert all(0 < v <= 1 for v in variance.values()), json.dumps(variance)
     assert all(r["ranking"] > 0 for r in records[1:])
     assert "validation" in run["stdout"] and "checkpoint" in run["stdout"]
 

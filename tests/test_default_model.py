@@ -1,0 +1,79 @@
+"""The bundled default model: present, small, documented, and scoring offline without --model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from talkscore import checkpoint
+from talkscore.checkpoint import DEFAULT_MODEL, CheckpointError, load_model, read_metadata
+from talkscore.degradations import Clip, Variant, render_variant
+from talkscore.extraction import ExtractionSettings
+from talkscore.scoring import Scorer
+from talkscore.tasks import TASKS
+
+
+def test_the_bundled_model_is_small_documented_and_matches_the_extractor():
+    size = sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir())
+    assert size <= 20 * 2**20
+    meta = read_metadata(DEFAULT_MODEL)
+    assert ExtractionSettings.from_dict(meta["extraction"]) == ExtractionSettings()
+    assert set(meta["leave_one_source_out"]["agreement"]) == {"lip", "head", "render"}
+    assert {"audio_shift", "noise", "frozen_face"} <= set(meta["held_out_checks"])
+    card = (DEFAULT_MODEL / "MODEL_CARD.md").read_text()
+    for heading in ("## Data and labels", "## Leave one source out", "## Limits"):
+        assert heading in card
+    model = load_model()
+    assert model.config.tasks == TASKS
+
+
+def test_without_a_bundled_model_the_error_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoint, "DEFAULT_MODEL", tmp_path / "missing")
+    with pytest.raises(CheckpointError, match="no bundled default model.*--model"):
+        load_model()
+
+
+def test_score_works_offline_without_a_model_option(clips_dir, face_model):
+    video = clips_dir / "real" / "pcavs_Pose_Source_00067.mp4"
+    env = {**os.environ, "TALKSCORE_FACE_MODEL": str(face_model), "HF_HUB_OFFLINE": "1"}
+    exe = shutil.which("talkscore") or "talkscore"
+    run = subprocess.run(
+        [exe, "score", str(video), "--json"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["model"] == "default" and set(result["scores"]) == set(TASKS)
+    assert all(1 <= v <= 5 for v in result["scores"].values())
+
+
+@pytest.fixture(scope="module")
+def held_out_scores(clips_dir, face_model, tmp_path_factory):
+    """Scores of a real clip the default model never trained on, clean and changed."""
+    meta = read_metadata(DEFAULT_MODEL)
+    name = meta["data"]["held_out_clips"][0]
+    clip = Clip.load(clips_dir / "real" / name, face_model)
+    folder = tmp_path_factory.mktemp("held_out")
+    scorer = Scorer(face_model=face_model)
+    variants = {
+        "clean": Variant(None),
+        "shift": Variant("audio_shift", 2, 0, value=5),  # 200 ms
+        "noise": Variant("noise", 3, 0),  # 5 dB SNR
+        "frozen": Variant("frozen_face", 3, 0),
+    }
+    scores = {}
+    for key, variant in variants.items():
+        render_variant(clip, variant, folder / f"{key}.mp4")
+        scores[key] = scorer(folder / f"{key}.mp4").scores
+    return scores
+
+
+@pytest.mark.parametrize(
+    ("change", "task"),
+    [("shift", "lip_sync"), ("noise", "audio_quality"), ("frozen", "expression")],
+)
+def test_a_held_out_clip_loses_on_the_task_a_change_hurts(held_out_scores, change, task):
+    assert held_out_scores[change][task] < held_out_scores["clean"][task]
