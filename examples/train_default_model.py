@@ -206,8 +206,9 @@ def labelled_videos(records, features, maps, leave_out: str | None = None) -> li
     from talkscore.degradations import CLEAN_LABEL
     from talkscore.tasks import TASKS
 
-    rows = [(Path(r["video"]), np.array(r["labels"], np.float32)) for r in records]
-    rows = [row for row, r in zip(rows, records, strict=True) if not r["held_out"]]
+    rows = [
+        (Path(r["video"]), np.array(r["labels"], np.float32)) for r in records if not r["held_out"]
+    ]
     rows += [(v, signal_labels(features[v], maps)) for v in generated_clips()]
     for video in adth_videos():
         if adth_source(video) == leave_out:

@@ -290,8 +290,6 @@ class Trainer:
             raise ValueError("the training set is empty")
         generator = seed_everything(cfg.seed)
         self.model.add_input_dims(input_dims([*train, *(p.a for p in pairs)]))
-        self.model.to(self.device)
-        self.weighting.to(self.device)
         loader = self._loader(train, shuffle=True, generator=generator)
         optimizer = self._optimizer()
         schedule = self._schedule(optimizer, cfg.epochs * len(loader))
@@ -339,7 +337,7 @@ class Trainer:
         total = nll = consistency = ranking = 0.0
         for batch in loader:
             chosen = self._sample_pairs(pairs, generator)
-            terms = self._step(batch.to(self.device), chosen, optimizer, schedule)
+            terms = self._step(batch, chosen, optimizer, schedule)
             has = terms["has_labels"].cpu()
             sums += terms["task_losses"].detach().cpu() * has
             counts += has

@@ -7,10 +7,21 @@ downloaded weights import their packages only when created.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
+
+import numpy as np
 
 VISUAL_BACKENDS = ("quality", "clip")
 AUDIO_BACKENDS = ("spectral", "wav2vec2")
+
+
+def minus_video_median(x: np.ndarray) -> np.ndarray:
+    """`x` [T, D] minus each column's median over the video's frames (NaN-aware; a column
+    without any finite value stays NaN)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column: nothing measured
+        return x - np.nanmedian(x, axis=0, keepdims=True)
 
 
 def create_visual_backend(name: str, model: str | None = None, device: str = "auto") -> Any:

@@ -10,10 +10,9 @@ frame-to-frame variance of the normalised shape fell nine-fold against centring 
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from talkscore.extractors import minus_video_median
 from talkscore.extractors.face import FaceTrack
 
 NUM_KEYPOINTS = 468  # the face mesh without the 10 iris points
@@ -67,11 +66,8 @@ def head_motion(pose: np.ndarray) -> np.ndarray:
     """The pose modality `[T, 12]`: head pose minus the video's median pose (where the head is,
     relative to its usual place) and its frame-to-frame velocity. Centring per video keeps camera
     placement, which differs between sources, out of it; NaN without a face."""
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no face in the whole video
-        centred = pose - np.nanmedian(pose, axis=0, keepdims=True)
     velocity = np.diff(pose, axis=0, prepend=pose[:1])
-    return np.concatenate([centred, velocity], axis=1).astype(np.float32)
+    return np.concatenate([minus_video_median(pose), velocity], axis=1).astype(np.float32)
 
 
 HEAD_MOTION_NAMES = (

@@ -30,13 +30,13 @@ region's temporal history.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
 from scipy.special import gammaln
 
+from talkscore.extractors import minus_video_median
 from talkscore.extractors.crops import Box, check_rgb, clamped_square, face_crop
 
 _PAIR_NAMES = tuple(
@@ -157,10 +157,7 @@ class QualityBackend:
         if not self._rows:
             return np.zeros((0, self.dim), dtype=np.float32)
         rows = np.stack(self._rows).astype(np.float32, copy=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a region never seen: all NaN
-            relative = rows - np.nanmedian(rows, axis=0, keepdims=True)
-        return np.concatenate([rows, relative], axis=1)
+        return np.concatenate([rows, minus_video_median(rows)], axis=1)
 
     def _face_features(self, image: np.ndarray, gray: np.ndarray, box: Box | None) -> np.ndarray:
         if box is None:
