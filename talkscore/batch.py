@@ -4,15 +4,19 @@ skips videos already in the CSV, and one failing video never stops the rest."""
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
-import multiprocessing
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from talkscore.errors import TalkscoreError
 from talkscore.extract_batch import error_line
+from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
+from talkscore.pool import run_jobs
 from talkscore.scoring import Scorer, VideoScore
 from talkscore.tasks import TASKS
 
@@ -56,16 +60,81 @@ def csv_row(video: str, result: VideoScore | None, error: str | None) -> dict[st
     return {k: neutralise(row.get(k)) for k in CSV_COLUMNS}
 
 
-def done_videos(csv_path: Path) -> set[str]:
-    """Videos that already have a row; a last line cut short by a crash is dropped first."""
-    if not csv_path.is_file():
-        return set()
-    text = csv_path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-        csv_path.write_text(text, encoding="utf-8")
-    rows = csv.DictReader(text.splitlines())
-    return {_original(row["video"]) for row in rows if row.get("video")}
+class _Output:
+    """The CSV (and JSON lines) of one batch: locked against a second writer, tidied for a
+    resume, then appended to row by row (JSON line first, CSV row second, each flushed)."""
+
+    def __init__(self, csv_path: Path, jsonl_path: Path | None) -> None:
+        self.csv_path, self.jsonl_path = csv_path, jsonl_path
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        self._csv_file = csv_path.open("a+", newline="", encoding="utf-8")
+        try:
+            fcntl.flock(self._csv_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._csv_file.close()
+            raise TalkscoreError(
+                f"{csv_path} is being written by another talkscore batch; wait for it to finish "
+                "or write to another --csv"
+            ) from None
+        self.done = self._tidy_csv()
+        self._csv = csv.DictWriter(self._csv_file, CSV_COLUMNS)
+        if not self.done and self._csv_file.tell() == 0:
+            self._csv.writeheader()
+        self._jsonl = None
+        if jsonl_path:
+            _keep_json_lines(jsonl_path, self.done)
+            self._jsonl = jsonl_path.open("a", encoding="utf-8")
+        self.rows = 0
+
+    def _tidy_csv(self) -> set[str]:
+        """Drop a last row cut short by a crash; the videos that already have a row."""
+        self._csv_file.seek(0)
+        text = self._csv_file.read()
+        if text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+            self._csv_file.truncate(len(text.encode("utf-8")))
+        self._csv_file.seek(0, 2)
+        rows = csv.DictReader(text.splitlines())
+        return {_original(row["video"]) for row in rows if row.get("video")}
+
+    def write(self, video: str, result: VideoScore | None, error: str | None) -> None:
+        try:
+            if self._jsonl:
+                record = result.to_dict() if result else {"video": video}
+                record |= {"status": "failed" if error else "ok", "error": error}
+                self._jsonl.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
+                self._jsonl.flush()
+            self._csv.writerow(csv_row(video, result, error))
+            self._csv_file.flush()
+        except OSError as exc:
+            raise TalkscoreError(
+                f"cannot write to {self.csv_path}: {exc.strerror or exc}; the {self.rows} rows "
+                "written before are kept, re-run the same command to resume"
+            ) from exc
+        self.rows += 1
+
+    def close(self) -> None:
+        self._csv_file.close()  # releases the lock
+        if self._jsonl:
+            self._jsonl.close()
+
+
+def _keep_json_lines(path: Path, videos: set[str]) -> None:
+    """Keep the complete JSON lines of `videos` only (the CSV says what is done), so a resumed
+    batch adds no duplicates; rewritten atomically, and only when something goes."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.endswith("\n") and _json_video(line) in videos]
+    if len(kept) < len(lines):
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(kept), encoding="utf-8"))
+
+
+def _json_video(line: str) -> str | None:
+    try:
+        return json.loads(line).get("video")
+    except (ValueError, AttributeError):
+        return None
 
 
 def _original(cell: str) -> str:
@@ -73,92 +142,57 @@ def _original(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
 
 
-class _Writers:
-    """Appends rows to the CSV and JSON lines files, flushing each one."""
+@dataclass(frozen=True)
+class ScoreJob:
+    """How each process scores a video (picklable, for worker processes)."""
 
-    def __init__(self, csv_path: Path, jsonl_path: Path | None) -> None:
-        new = not csv_path.is_file() or csv_path.stat().st_size == 0
-        self._csv_file = csv_path.open("a", newline="", encoding="utf-8")
-        self._csv = csv.DictWriter(self._csv_file, CSV_COLUMNS)
-        if new:
-            self._csv.writeheader()
-        self._jsonl = jsonl_path.open("a", encoding="utf-8") if jsonl_path else None
+    checkpoint: str | None = None  # None: the bundled model
+    face_model: str | None = None
+    max_seconds: float | None = None
 
-    def write(self, video: str, result: VideoScore | None, error: str | None) -> None:
-        self._csv.writerow(csv_row(video, result, error))
-        self._csv_file.flush()
-        if self._jsonl:
-            record = result.to_dict() if result else {"video": video}
-            record |= {"status": "failed" if error else "ok", "error": error}
-            self._jsonl.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
-            self._jsonl.flush()
-
-    def close(self) -> None:
-        self._csv_file.close()
-        if self._jsonl:
-            self._jsonl.close()
+    def __call__(self) -> Callable[[str], tuple[str, VideoScore | None, str | None]]:
+        scorer = Scorer(self.checkpoint, "cpu", self.face_model)
+        return partial(_score, scorer, max_seconds=self.max_seconds)
 
 
-_WORKER: Scorer | None = None
-
-
-def _init_worker(checkpoint: str | None, face_model: str | None) -> None:
-    global _WORKER
-    _WORKER = Scorer(checkpoint, "cpu", face_model)
-
-
-def _score(scorer: Scorer, video: str) -> tuple[str, VideoScore | None, str | None]:
+def _score(
+    scorer: Callable[..., VideoScore], video: str, max_seconds: float | None = None
+) -> tuple[str, VideoScore | None, str | None]:
     try:
-        return video, scorer(video), None
+        return video, scorer(video, max_seconds=max_seconds), None
     except Exception as exc:  # one bad video never stops the batch
         return video, None, error_line(exc)
 
 
-def _score_in_worker(video: str) -> tuple[str, VideoScore | None, str | None]:
-    return _score(_WORKER, video)
-
-
-def _results(
-    videos: list[str], checkpoint: str | None, face_model: str | None, workers: int
-) -> Iterator[tuple[str, VideoScore | None, str | None]]:
-    scorer = Scorer(checkpoint, "cpu", face_model)  # setup errors surface here, once
-    if workers <= 1 or len(videos) <= 1:
-        yield from (_score(scorer, v) for v in videos)
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(checkpoint, face_model)
-    ) as pool:
-        jobs = [pool.submit(_score_in_worker, v) for v in videos]
-        yield from (job.result() for job in as_completed(jobs))
+def _crashed(video: str, message: str) -> tuple[str, None, str]:
+    return video, None, message
 
 
 def score_batch(
     videos: Sequence[Path],
-    checkpoint: str | Path | None,
     csv_path: str | Path,
     jsonl_path: str | Path | None = None,
+    job: ScoreJob | None = None,
     workers: int = 1,
-    face_model: str | Path | None = None,
     on_row: Callable[[str, str | None], None] | None = None,
 ) -> dict[str, Any]:
-    """Score `videos` not yet in `csv_path` with `checkpoint` (None: the bundled model);
-    returns counts and the failures (video, error)."""
-    csv_path = Path(csv_path)
-    done = done_videos(csv_path)
-    todo = [str(v) for v in videos if str(v) not in done]
+    """Score `videos` not yet in `csv_path` as `job` says (default: the bundled model);
+    returns counts and the failures (video, error).
+
+    A second batch on the same CSV is refused while this one runs. On Ctrl-C the rows written
+    so far stay (KeyboardInterrupt is re-raised); re-running resumes.
+    """
+    output = _Output(Path(csv_path), Path(jsonl_path) if jsonl_path else None)
     failures: list[tuple[str, str]] = []
-    writers = _Writers(csv_path, Path(jsonl_path) if jsonl_path else None)
     try:
-        face = str(face_model) if face_model else None
-        model = str(checkpoint) if checkpoint else None
-        for video, result, error in _results(todo, model, face, workers):
-            writers.write(video, result, error)
+        todo = [str(v) for v in videos if str(v) not in output.done]
+        for video, result, error in run_jobs(job or ScoreJob(), todo, workers, _crashed):
+            output.write(video, result, error)
             if error:
                 failures.append((video, error))
             if on_row:
                 on_row(video, error)
     finally:
-        writers.close()
+        output.close()
     skipped = len(videos) - len(todo)
     return {"scored": len(todo) - len(failures), "skipped": skipped, "failures": failures}

@@ -204,17 +204,35 @@ def _extract_table(results) -> Table:
 MODEL_HELP = "Checkpoint folder (written by talkscore train); default: the bundled model."
 
 
+VISUAL_HELP = "Visual backend; must be the checkpoint's (default: the checkpoint's own)."
+AUDIO_HELP = "Audio backend; must be the checkpoint's (default: the checkpoint's own)."
+MAX_SECONDS_HELP = "Score only the first N seconds of each video."
+
+
 @app.command()
 def score(
     video: Path = typer.Argument(..., help="The video to score."),
     model: Path = typer.Option(None, help=MODEL_HELP),
     face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
+    visual: str = typer.Option(None, help=VISUAL_HELP),
+    audio: str = typer.Option(None, help=AUDIO_HELP),
+    max_seconds: float = typer.Option(None, min=0.5, help=MAX_SECONDS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score one video on lip_sync, expression, audio_quality, cross_modal and overall."""
-    from talkscore.scoring import score_video
+    from talkscore.scoring import Scorer
 
-    result, error = _attempt(lambda: score_video(video, model, face_model=face_model))
+    with _progress(as_json) as progress:
+        bar = progress.add_task("frames", total=None)
+
+        def follow(done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total)
+
+        def run():
+            scorer = Scorer(model, "cpu", face_model, visual=visual, audio=audio)
+            return scorer(video, follow, max_seconds)
+
+        result, error = _attempt(run)
     if error is not None:
         fail(error)
     if as_json:
@@ -222,6 +240,9 @@ def score(
         return
     table = Table("task", "score", "95% interval", title=f"{video}")
     for task, value in result.scores.items():
+        if value is None:
+            table.add_row(task, "-", f"not scored: {result.unscored[task]}")
+            continue
         half = 1.96 * result.std[task]
         table.add_row(task, f"{value:.2f}", f"{value - half:.2f} .. {value + half:.2f}")
     console.print(table)
@@ -229,6 +250,8 @@ def score(
     for key, value in result.diagnostics.items():
         details.add_row(key, json.dumps(jsonable(value)))
     console.print(details)
+    for warning in result.warnings:
+        err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -240,27 +263,29 @@ def batch(
     workers: int = typer.Option(1, min=1, help="Worker processes."),
     recursive: bool = typer.Option(False, help="Look for videos in sub-folders too."),
     face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
+    max_seconds: float = typer.Option(None, min=0.5, help=MAX_SECONDS_HELP),
 ) -> None:
     """Score many videos into a CSV; re-running skips videos already in it."""
-    from talkscore.batch import score_batch
+    from talkscore.batch import ScoreJob, score_batch
     from talkscore.extract_batch import find_videos
 
     videos = find_videos(paths, recursive)
     if not videos:
         fail("no videos found in the given paths", code=2)
+    job = ScoreJob(_text(model), _text(face_model), max_seconds)
+    interrupted = False
     with _progress(False) as progress:
         bar = progress.add_task("scoring", total=len(videos))
-        summary, error = _attempt(
-            lambda: score_batch(
-                videos,
-                model,
-                csv_out,
-                jsonl,
-                workers,
-                face_model,
-                on_row=lambda *_: progress.advance(bar),
-            )  # fmt: skip
-        )
+        try:
+            summary, error = _attempt(
+                lambda: score_batch(
+                    videos, csv_out, jsonl, job, workers, lambda *_: progress.advance(bar)
+                )
+            )
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        fail(f"interrupted; the rows written so far are in {csv_out}, re-run to resume", 130)
     if error is not None:
         fail(error)
     console.print(
@@ -393,13 +418,15 @@ def _text(path: Path | None) -> str | None:
 
 
 def _attempt(call) -> tuple[Any, str | None]:
-    """(result, None), or (None, one-line message) when the library reports a user error."""
+    """(result, None), or (None, one-line message) when the call raises."""
     from talkscore.errors import TalkscoreError
 
     try:
         return call(), None
-    except (TalkscoreError, ValueError, FileNotFoundError) as exc:
+    except (TalkscoreError, ValueError, OSError) as exc:
         return None, " ".join(str(exc).split())
+    except Exception as exc:  # a bug, not bad input: still one line, with where to look
+        return None, f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def _run_library(call, code: int = 1):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import av
@@ -95,8 +95,14 @@ def probe(path: str | Path) -> VideoInfo:
         )
 
 
-def iter_frames(path: str | Path, fps: float = 25.0, max_side: int | None = 640) -> Iterator[Frame]:
-    """Upright RGB frames of `path` on the timeline ``k / fps`` for ``k / fps < duration``.
+def iter_frames(
+    path: str | Path,
+    fps: float = 25.0,
+    max_side: int | None = 640,
+    max_seconds: float | None = None,
+) -> Iterator[Frame]:
+    """Upright RGB frames of `path` on the timeline ``k / fps`` for ``k / fps < duration``
+    (and ``< max_seconds`` when given).
 
     The file is probed now (errors raise here); frames are decoded lazily as the returned
     generator is consumed, holding at most a couple of decoded frames. ``max_side=None`` keeps
@@ -109,11 +115,16 @@ def iter_frames(path: str | Path, fps: float = 25.0, max_side: int | None = 640)
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be a positive number of pixels or None, got {max_side}")
     info = probe(path)
+    if max_seconds is not None:
+        info = replace(info, duration=min(info.duration, _positive(max_seconds, "max_seconds")))
     return _generate_frames(info, fps, max_side)
 
 
-def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray | None:
-    """Mono float32 samples in [-1, 1] at `sample_rate` Hz; None when there is no audio stream.
+def read_audio(
+    path: str | Path, sample_rate: int = 16000, max_seconds: float | None = None
+) -> np.ndarray | None:
+    """Mono float32 samples in [-1, 1] at `sample_rate` Hz (the first `max_seconds` when
+    given); None when there is no audio stream.
 
     Works for videos and audio-only files (wav, mp3, ...). Channels are averaged. A stream that
     breaks off mid-way returns the samples decoded before the break (with a logged warning).
@@ -126,10 +137,21 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray | None:
             return None
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
-        chunks = _decode_audio(container, stream, path, sample_rate)
+        limit = (
+            None
+            if max_seconds is None
+            else round(_positive(max_seconds, "max_seconds") * sample_rate)
+        )
+        chunks = _decode_audio(container, stream, path, sample_rate, limit)
     if not chunks:
         return np.zeros(0, dtype=np.float32)
-    return np.clip(np.concatenate(chunks), -1.0, 1.0).astype(np.float32, copy=False)
+    return np.clip(np.concatenate(chunks)[:limit], -1.0, 1.0).astype(np.float32, copy=False)
+
+
+def _positive(value: float, name: str) -> float:
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return float(value)
 
 
 # --- opening and probing -------------------------------------------------------------------
@@ -146,6 +168,8 @@ def _open(path: str) -> av.container.InputContainer:
         raise DecodeError(f"{path} is empty (0 bytes); re-export or re-download it")
     try:
         return av.open(path, metadata_errors="ignore")
+    except PermissionError as exc:
+        raise DecodeError(f"cannot read {path}: permission denied") from exc
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise DecodeError(
             f"{path} is not a readable video or audio file ({exc}); "
@@ -374,13 +398,23 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
 
 
 def _decode_audio(
-    container: av.container.InputContainer, stream: av.AudioStream, path: str, sample_rate: int
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    path: str,
+    sample_rate: int,
+    limit: int | None = None,
 ) -> list[np.ndarray]:
-    """Mono float32 chunks at `sample_rate`: resampled by swresample, channels averaged."""
+    """Mono float32 chunks at `sample_rate`: resampled by swresample, channels averaged;
+    decoding stops once `limit` samples are in."""
     resampler = av.AudioResampler(format="fltp", rate=sample_rate)
     chunks: list[np.ndarray] = []
+    decoded = 0
     for frame in _decoded(container, stream, path):
-        chunks.extend(_mono(out) for out in resampler.resample(frame))
+        new = [_mono(out) for out in resampler.resample(frame)]
+        chunks.extend(new)
+        decoded += sum(map(len, new))
+        if limit is not None and decoded >= limit:
+            return chunks
     chunks.extend(_mono(out) for out in resampler.resample(None))
     return chunks
 

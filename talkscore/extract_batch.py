@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from talkscore.errors import TalkscoreError
 from talkscore.extraction import ExtractionSettings, Extractor, FeatureCache, VideoFeatures
+from talkscore.pool import run_jobs
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
@@ -78,18 +78,6 @@ class _Job:
             return ExtractResult(video, "failed", error=error_line(exc))
 
 
-_WORKER_JOB: _Job | None = None
-
-
-def _init_worker(out: str, settings: ExtractionSettings, face_model: str | None) -> None:
-    global _WORKER_JOB
-    _WORKER_JOB = _Job(out, settings, face_model)
-
-
-def _run_in_worker(video: str) -> ExtractResult:
-    return _WORKER_JOB(video)
-
-
 def extract_videos(
     videos: list[Path],
     out: str | Path,
@@ -98,31 +86,23 @@ def extract_videos(
     workers: int = 1,
     on_result: Callable[[ExtractResult], None] | None = None,
 ) -> list[ExtractResult]:
-    """Extract every video into `out` (skipping cached ones); results in input order.
+    """Extract every video into `out` (skipping cached ones); results in input order,
+    `on_result` called as each finishes.
 
     Backends are loaded once per worker process. Setup errors (no face model, unknown backend)
-    raise before any video is touched.
+    raise before any video is touched; a worker process that dies fails only its video.
     """
     settings = settings or ExtractionSettings()
     face = str(face_model) if face_model else None
+    make = partial(_Job, str(out), settings, face)
+    order = {str(v): i for i, v in enumerate(videos)}
     results = []
-    for result in _results(list(map(str, videos)), str(out), settings, face, workers):
+    for result in run_jobs(make, list(order), workers, _crashed):
         results.append(result)
         if on_result:
             on_result(result)
-    return results
+    return sorted(results, key=lambda r: order[r.video])
 
 
-def _results(
-    videos: list[str], out: str, settings: ExtractionSettings, face: str | None, workers: int
-) -> Iterator[ExtractResult]:
-    if workers <= 1 or len(videos) <= 1:
-        job = _Job(out, settings, face)
-        yield from map(job, videos)
-        return
-    _Job(out, settings, face)  # fail fast in this process on setup errors
-    context = multiprocessing.get_context("spawn")  # MediaPipe and ONNX threads do not fork
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(out, settings, face)
-    ) as pool:
-        yield from pool.map(_run_in_worker, videos)
+def _crashed(video: str, message: str) -> ExtractResult:
+    return ExtractResult(video, "failed", error=message)

@@ -201,16 +201,20 @@ class Extractor:
         self.audio = create_audio_backend(s.audio, s.audio_model, device)
         self.sync_scorer = SyncScorer.load()
 
-    def __call__(self, path: str | Path, progress: Progress | None = None) -> VideoFeatures:
-        """Extract one video; `progress(done, total)` is called as frames are processed."""
+    def __call__(
+        self, path: str | Path, progress: Progress | None = None, max_seconds: float | None = None
+    ) -> VideoFeatures:
+        """Extract one video (its first `max_seconds` when given); `progress(done, total)` is
+        called as frames are processed."""
         s = self.settings
         info = probe(path)
-        audio = read_audio(path, SAMPLE_RATE) if info.has_audio else None
+        audio = read_audio(path, SAMPLE_RATE, max_seconds) if info.has_audio else None
         if audio is not None and len(audio) == 0:
             audio = None
+        seconds = info.duration if max_seconds is None else min(info.duration, max_seconds)
         with ThreadPoolExecutor(1) as pool:  # DNSMOS runs beside the frame loop
             speech_quality = pool.submit(self._speech_quality, audio)
-            track = self._track_faces(path, progress, expected=int(info.duration * s.fps))
+            track = self._track_faces(path, progress, int(seconds * s.fps), max_seconds)
             speech_quality = speech_quality.result()
         num_frames = len(track.mask)
         pose = head_pose(track)
@@ -236,6 +240,7 @@ class Extractor:
             "sync": sync.to_dict(),
             "sync_scorer": learned,
             "audio_seconds": 0.0 if audio is None else len(audio) / SAMPLE_RATE,
+            "audio_peak_dbfs": None if audio is None else peak_dbfs(audio),
             **(speech_quality or {}),
         }
         return VideoFeatures(
@@ -258,7 +263,9 @@ class Extractor:
             "sync_scorer_sha256": sha256_file(SYNC_SCORER_WEIGHTS),
         }
 
-    def _track_faces(self, path, progress: Progress | None, expected: int) -> FaceTrack:
+    def _track_faces(
+        self, path, progress: Progress | None, expected: int, max_seconds: float | None
+    ) -> FaceTrack:
         """Face tracking on this thread; decoding and the visual backend run on two others."""
         s = self.settings
         self.visual.reset()
@@ -267,7 +274,8 @@ class Extractor:
             FaceTracker(self.face_model, max_faces=s.max_faces) as tracker,
             ThreadPoolExecutor(1) as visual,
         ):
-            for frame in prefetch(iter_frames(path, s.fps, s.max_side), _MAX_PENDING_FRAMES):
+            frames = iter_frames(path, s.fps, s.max_side, max_seconds)
+            for frame in prefetch(frames, _MAX_PENDING_FRAMES):
                 box = tracker.add(frame.image, frame.time)
                 pending.append(visual.submit(self.visual.add, frame.image, box))
                 while len(pending) > _MAX_PENDING_FRAMES:
@@ -344,6 +352,12 @@ class Extractor:
             return SyncEstimate(0, 0.0, 0.0, np.full(2 * MAX_LAG + 1, np.nan))
         envelope, has_audio = speech_envelope(audio, SAMPLE_RATE, num_frames, s.fps)
         return estimate_offset(mouth_signals(track), track.mask, envelope, has_audio, s.fps)
+
+
+def peak_dbfs(audio: np.ndarray) -> float:
+    """The loudest sample in dB relative to full scale (-120 for digital silence)."""
+    peak = float(np.max(np.abs(audio), initial=0.0))
+    return round(20 * np.log10(max(peak, 1e-6)), 1)
 
 
 def prefetch(items: Iterator[T], size: int) -> Iterator[T]:

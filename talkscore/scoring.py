@@ -3,11 +3,17 @@ and `Scorer`.
 
 A `Scorer` loads the checkpoint (model + feature reducer + the extraction settings it was trained
 with) once and scores any number of videos; `VideoScore.to_dict()` is the documented JSON form
-(`video`, `model`, `scores`, `std`, `gates`, `diagnostics`).
+(`video`, `model`, `scores`, `std`, `gates`, `diagnostics`, `unscored`, `warnings`).
+
+Inputs that cannot carry a task leave its score `None` with the reason in `unscored`
+(`TASK_NEEDS`): no audio track, a silent track, no face (or a face in under 0.5 s of frames).
+Videos shorter than `MIN_SECONDS` are refused; videos longer than `LONG_WINDOW_S` are scored in
+equal windows of at most that length and averaged, so memory stays bounded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,10 +21,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from talkscore.batching import collate
+from talkscore.batching import Sample, collate
 from talkscore.checkpoint import CheckpointError, load_model, load_reducer
 from talkscore.errors import TalkscoreError
 from talkscore.extraction import ExtractionSettings, Extractor, VideoFeatures
+
+MIN_SECONDS = 0.5  # shorter videos are refused
+MIN_FACE_SECONDS = 0.5  # fewer frames with a face leave the face tasks unscored
+SILENT_DBFS = -60.0  # an audio track whose peak is below this is silent
+PARTIAL_FACE = 0.8  # face coverage below this gets a warning
+AUDIO_MISMATCH_S = 1.0  # audio and video lengths differing by more get a warning
+LONG_WINDOW_S = 30.0  # longer videos are scored in windows of at most this length
+_WINDOWS_PER_STEP = 8
+
+#: What each task needs to be judged; without it the task's score is None, with the reason.
+TASK_NEEDS: dict[str, tuple[str, ...]] = {
+    "lip_sync": ("face", "speech"),
+    "cross_modal": ("face", "speech"),
+    "expression": ("face",),
+    "audio_quality": ("audio",),
+    "overall": ("face",),
+}
 
 
 @dataclass
@@ -27,10 +50,12 @@ class VideoScore:
 
     video: str
     model: str
-    scores: dict[str, float]  # task -> score
-    std: dict[str, float]  # task -> predicted standard deviation (score units)
+    scores: dict[str, float | None]  # task -> score (None: see `unscored`)
+    std: dict[str, float | None]  # task -> predicted standard deviation (score units)
     gates: dict[str, float]  # modality -> gate in [0, 1] (0: absent)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    unscored: dict[str, str] = field(default_factory=dict)  # task -> why it has no score
+    warnings: list[str] = field(default_factory=list)  # what may make the scores less reliable
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +65,8 @@ class VideoScore:
             "std": self.std,
             "gates": self.gates,
             "diagnostics": self.diagnostics,
+            "unscored": self.unscored,
+            "warnings": self.warnings,
         }
 
 
@@ -48,15 +75,71 @@ def summarise(features: VideoFeatures) -> dict[str, Any]:
     d = features.diagnostics
     return {
         "duration_s": d["duration_s"],
+        "video_duration_s": d["video"]["duration"],
         "fps": d["fps"],
         "face_coverage": d["face_coverage"],
+        "max_faces_seen": d.get("max_faces_seen"),
         "has_audio": d["has_audio"],
+        "audio_peak_dbfs": d.get("audio_peak_dbfs"),
         "av_offset_ms": d["sync"]["offset_ms"] if d["has_audio"] else None,
         "av_offset_confidence": d["sync"]["confidence"] if d["has_audio"] else None,
         **d.get("sync_scorer", {}),
         "dnsmos": d.get("dnsmos"),
         "backends": {"visual": features.settings["visual"], "audio": features.settings["audio"]},
     }
+
+
+def missing_inputs(diagnostics: dict[str, Any]) -> dict[str, str]:
+    """The needs of `TASK_NEEDS` that a video does not meet: need -> reason."""
+    d = diagnostics
+    missing = {}
+    face_frames = round(d["face_coverage"] * d["num_frames"])
+    if face_frames == 0:
+        missing["face"] = "no face found (a face that is tiny in the frame or in profile is missed)"
+    elif face_frames < MIN_FACE_SECONDS * d["fps"]:
+        missing["face"] = f"a face in only {face_frames} frames (needs {MIN_FACE_SECONDS} s)"
+    if not d["has_audio"]:
+        missing["audio"] = missing["speech"] = "no audio track"
+    elif (d.get("audio_peak_dbfs") or 0.0) < SILENT_DBFS:
+        missing["speech"] = "the audio track is silent"
+    return missing
+
+
+def input_warnings(diagnostics: dict[str, Any]) -> list[str]:
+    """What about a video makes its scored tasks less reliable (shown beside them)."""
+    d = diagnostics
+    warnings = []
+    if "face" not in missing_inputs(d) and d["face_coverage"] < PARTIAL_FACE:
+        warnings.append(
+            f"a face in {d['face_coverage']:.0%} of the frames; face scores rest on those"
+        )
+    if d.get("max_faces_seen", 0) > 1:
+        warnings.append(f"{d['max_faces_seen']} faces seen; the largest one is followed")
+    gap = d.get("audio_seconds", 0.0) - d["duration_s"]
+    if d["has_audio"] and abs(gap) > AUDIO_MISMATCH_S:
+        longer = "longer" if gap > 0 else "shorter"
+        warnings.append(f"the audio is {abs(gap):.1f} s {longer} than the video")
+    if d["video"]["duration"] - d["duration_s"] > 1.0 / d["fps"]:
+        warnings.append(
+            f"scored the first {d['duration_s']:.1f} s of {d['video']['duration']:.1f} s"
+        )
+    return warnings
+
+
+def spans(num_frames: int, length: int) -> list[tuple[int, int]]:
+    """[start, end) of the fewest equal windows of at most `length` frames covering the video."""
+    count = max(1, -(-num_frames // length))
+    bounds = np.linspace(0, num_frames, count + 1).round().astype(int)
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+
+def _window(sample: Sample, start: int, end: int) -> Sample:
+    return Sample(
+        {m: x[start:end] for m, x in sample.features.items()},
+        sample.labels,
+        {m: mask[start:end] for m, mask in sample.frame_masks.items()},
+        name=sample.name,
+    )
 
 
 class Scorer:
@@ -67,7 +150,10 @@ class Scorer:
         checkpoint: str | Path | None = None,
         device: str | None = "cpu",
         face_model: str | Path | None = None,
+        visual: str | None = None,
+        audio: str | None = None,
     ) -> None:
+        """`visual`/`audio`, when given, must be the backends the checkpoint was trained on."""
         self.checkpoint = "default" if checkpoint is None else str(checkpoint)
         self.model = load_model(checkpoint, device)
         reducer = load_reducer(checkpoint)
@@ -78,36 +164,93 @@ class Scorer:
             )
         self.reducer = reducer
         settings = ExtractionSettings.from_dict(self.model.metadata["extraction"])
+        _check_backends(self.checkpoint, settings, visual=visual, audio=audio)
         self.extractor = Extractor(settings, face_model)
 
-    def __call__(self, video: str | Path) -> VideoScore:
-        """Extract, reduce and score one video."""
+    def __call__(
+        self,
+        video: str | Path,
+        progress: Callable[[int, int], None] | None = None,
+        max_seconds: float | None = None,
+    ) -> VideoScore:
+        """Extract, reduce and score one video (its first `max_seconds` when given);
+        `progress(frames done, frames expected)` follows the extraction."""
         if not Path(video).is_file():
-            raise TalkscoreError(f"{video} is not a file")
-        features = self.extractor(video)
+            kind = "a directory" if Path(video).is_dir() else "not found"
+            raise TalkscoreError(f"{video}: {kind}, expected a video file")
+        features = self.extractor(video, progress, max_seconds)
         return self.score_features(features, str(video))
 
     def score_features(self, features: VideoFeatures, name: str) -> VideoScore:
         """Score already extracted features (extracted with this checkpoint's settings)."""
+        d = features.diagnostics
+        if features.num_frames < MIN_SECONDS * d["fps"]:
+            raise TalkscoreError(
+                f"{name}: {features.num_frames / d['fps']:.2f} s of video ({features.num_frames} "
+                f"frame(s) at {d['fps']:g} fps); talkscore needs at least {MIN_SECONDS} s"
+            )
         cfg = self.model.config
-        labels = np.full(len(cfg.tasks), np.nan, np.float32)
-        sample = features.to_sample(labels, name, self.reducer)
-        batch = collate([sample], cfg.modalities).to(next(self.model.parameters()).device)
-        with torch.no_grad():
-            out = self.model(batch.features, batch.frame_masks, batch.present)
+        sample = features.to_sample(np.full(len(cfg.tasks), np.nan, np.float32), name, self.reducer)
+        parts = spans(features.num_frames, max(1, round(LONG_WINDOW_S * d["fps"])))
+        scores, std, gates = self.predict([_window(sample, a, b) for a, b in parts])
+        weights = np.array([b - a for a, b in parts], np.float64)[:, None]
+        weights /= weights.sum()
+        missing = missing_inputs(d)
+        unscored = {
+            task: missing[need]
+            for task in cfg.tasks
+            for need in TASK_NEEDS.get(task, ())
+            if need in missing
+        }
+
+        def by_task(values: np.ndarray) -> dict[str, float | None]:
+            mean = (values * weights).sum(axis=0).tolist()
+            return {t: None if t in unscored else v for t, v in zip(cfg.tasks, mean, strict=True)}
+
         return VideoScore(
             video=name,
             model=self.checkpoint,
-            scores=dict(zip(cfg.tasks, out.scores[0].tolist(), strict=True)),
-            std=dict(zip(cfg.tasks, out.std[0].tolist(), strict=True)),
-            gates=dict(zip(cfg.modalities, out.gates[0].tolist(), strict=True)),
+            scores=by_task(scores),
+            std=by_task(std),
+            gates=dict(zip(cfg.modalities, (gates * weights).sum(axis=0).tolist(), strict=True)),
             diagnostics=summarise(features),
+            unscored=unscored,
+            warnings=input_warnings(d),
         )
+
+    def predict(self, samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores [N, tasks], std [N, tasks] and gates [N, modalities] of samples (windows)."""
+        cfg = self.model.config
+        device = next(self.model.parameters()).device
+        outputs = []
+        for start in range(0, len(samples), _WINDOWS_PER_STEP):
+            batch = collate(samples[start : start + _WINDOWS_PER_STEP], cfg.modalities).to(device)
+            with torch.no_grad():
+                out = self.model(batch.features, batch.frame_masks, batch.present)
+            outputs.append([t.float().cpu().numpy() for t in (out.scores, out.std, out.gates)])
+        scores, std, gates = (np.concatenate(parts) for parts in zip(*outputs, strict=True))
+        return scores, std, gates
+
+
+def _check_backends(checkpoint: str, settings: ExtractionSettings, **wanted: str | None) -> None:
+    """A clear error when asked for backends other than those the checkpoint was trained on."""
+    for kind, name in wanted.items():
+        trained = getattr(settings, kind)
+        if name is not None and name != trained:
+            raise CheckpointError(
+                f"checkpoint {checkpoint} was trained on --{kind} {trained} features, not "
+                f"{name}; pass a checkpoint trained with --{kind} {name} (talkscore train "
+                f"--{kind} {name}) or leave --{kind} out"
+            )
 
 
 def score_video(
-    video: str | Path, model: str | Path | None = None, device: str | None = "cpu", face_model=None
+    video: str | Path,
+    model: str | Path | None = None,
+    device: str | None = "cpu",
+    face_model: str | Path | None = None,
+    max_seconds: float | None = None,
 ) -> VideoScore:
     """Score one video with the checkpoint `model` (a folder written by `talkscore train`;
     None: the bundled default model)."""
-    return Scorer(model, device, face_model)(video)
+    return Scorer(model, device, face_model)(video, max_seconds=max_seconds)

@@ -200,7 +200,10 @@ def test_score_command_gives_the_documented_json(run, clips_dir, face_model):
     result = CliRunner().invoke(app(), [*args, "--face-model", str(face_model), "--json"])
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"video", "model", "scores", "std", "gates", "diagnostics"}
+    assert set(report) == {
+        "video", "model", "scores", "std", "gates", "diagnostics", "unscored", "warnings",
+    }  # fmt: skip
+    assert report["unscored"] == {} and report["warnings"] == []
     assert set(report["scores"]) == set(report["std"]) == {
         "lip_sync", "expression", "audio_quality", "cross_modal", "overall",
     }  # fmt: skip

@@ -138,7 +138,8 @@ class SyncScorer:
         usable = mouth_ok[:, None] & shifted_ok & np.isfinite(sims)
         masked = np.where(usable, sims, np.nan)
         with np.errstate(invalid="ignore"), torch.no_grad():
-            curve = np.nanmean(masked, axis=0) if usable.any() else np.full(len(lags), np.nan)
+            counts = usable.sum(axis=0)
+            curve = np.where(counts > 0, np.nansum(masked, axis=0) / np.maximum(counts, 1), np.nan)
             logits = torch.as_tensor(np.nan_to_num(masked, nan=-1e4) / cfg.temperature)
             probs = torch.softmax(logits, dim=1).numpy()
         valid = usable.any(axis=1)
