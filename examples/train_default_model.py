@@ -421,7 +421,6 @@ def held_out_checks(trainer, reducer, records, features) -> dict:
 
 def ship(records, features, loso_report: dict) -> None:
     """Train on everything, check on the held-out clips, write the checkpoint and model card."""
-    from dataclasses import asdict
 
     from talkscore.checkpoint import DEFAULT_MODEL, save_checkpoint
     from talkscore.extraction import ExtractionSettings
@@ -432,7 +431,7 @@ def ship(records, features, loso_report: dict) -> None:
     trainer, reducer, result = train(rows, pairs, features)
     checks = held_out_checks(trainer, reducer, records, features)
     metadata = {
-        "extraction": asdict(ExtractionSettings()),
+        "extraction": ExtractionSettings().key(),
         "reduction": {"explained_variance": reducer.explained_variance()},
         "data": {
             "recipe": "examples/train_default_model.py",

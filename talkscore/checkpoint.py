@@ -76,6 +76,8 @@ def save_checkpoint(
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The checkpoint's metadata, checked to be ours."""
     file = _folder(path) / METADATA_FILE
+    if not file.is_file():
+        raise CheckpointError(f"{file.parent} is not a talkscore checkpoint (no {METADATA_FILE})")
     try:
         meta = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -24,7 +24,12 @@ import torch
 from talkscore.batching import Sample, collate
 from talkscore.checkpoint import CheckpointError, load_model, load_reducer
 from talkscore.errors import TalkscoreError
-from talkscore.extraction import ExtractionSettings, Extractor, VideoFeatures
+from talkscore.extraction import (
+    FEATURE_SCHEMA_VERSION,
+    ExtractionSettings,
+    Extractor,
+    VideoFeatures,
+)
 
 MIN_SECONDS = 0.5  # shorter videos are refused
 MIN_FACE_SECONDS = 0.5  # fewer frames with a face leave the face tasks unscored
@@ -163,7 +168,9 @@ class Scorer:
                 "train one with talkscore train"
             )
         self.reducer = reducer
-        settings = ExtractionSettings.from_dict(self.model.metadata["extraction"])
+        extraction = self.model.metadata["extraction"]
+        _check_schema(self.checkpoint, extraction.get("schema", FEATURE_SCHEMA_VERSION))
+        settings = ExtractionSettings.from_dict(extraction)
         _check_backends(self.checkpoint, settings, visual=visual, audio=audio)
         self.extractor = Extractor(settings, face_model)
 
@@ -190,7 +197,15 @@ class Scorer:
                 f"frame(s) at {d['fps']:g} fps); talkscore needs at least {MIN_SECONDS} s"
             )
         cfg = self.model.config
-        sample = features.to_sample(np.full(len(cfg.tasks), np.nan, np.float32), name, self.reducer)
+        try:
+            sample = features.to_sample(
+                np.full(len(cfg.tasks), np.nan, np.float32), name, self.reducer
+            )
+        except ValueError as exc:  # features of another extractor profile
+            raise CheckpointError(
+                f"the features of {name} do not fit checkpoint {self.checkpoint} ({exc}); "
+                "it was trained with other extraction settings"
+            ) from exc
         parts = spans(features.num_frames, max(1, round(LONG_WINDOW_S * d["fps"])))
         scores, std, gates = self.predict([_window(sample, a, b) for a, b in parts])
         weights = np.array([b - a for a, b in parts], np.float64)[:, None]
@@ -230,6 +245,15 @@ class Scorer:
             outputs.append([t.float().cpu().numpy() for t in (out.scores, out.std, out.gates)])
         scores, std, gates = (np.concatenate(parts) for parts in zip(*outputs, strict=True))
         return scores, std, gates
+
+
+def _check_schema(checkpoint: str, schema: int) -> None:
+    if schema != FEATURE_SCHEMA_VERSION:
+        raise CheckpointError(
+            f"checkpoint {checkpoint} was trained on feature schema v{schema}, but this talkscore "
+            f"extracts v{FEATURE_SCHEMA_VERSION}; retrain it with talkscore train, or score with "
+            "the talkscore version that made it"
+        )
 
 
 def _check_backends(checkpoint: str, settings: ExtractionSettings, **wanted: str | None) -> None:

@@ -229,7 +229,7 @@ def train_from_labels(
         {**config.model, "score_min": float(low), "score_max": float(high)}
     )
     metadata = {
-        "extraction": asdict(config.extraction),
+        "extraction": config.extraction.key(),
         "reduction": {"explained_variance": reducer.explained_variance()},
         "data": {"labels": str(data.labels), "format": labels.source_format},
     }

@@ -81,4 +81,3 @@ def _write_audio(container, stream, samples: np.ndarray, rate: int) -> None:
         frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
         container.mux(stream.encode(frame))
     container.mux(stream.encode())
-

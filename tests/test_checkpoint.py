@@ -177,7 +177,7 @@ def test_missing_path_raises(tmp_path: Path) -> None:
 
 
 def test_empty_folder_raises(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="not readable talkscore metadata"):
+    with pytest.raises(CheckpointError, match="not a talkscore checkpoint"):
         load_model(tmp_path)
 
 
