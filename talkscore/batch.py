@@ -3,6 +3,7 @@ skips videos already in the CSV, and one failing video never stops the rest."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import json
@@ -16,7 +17,7 @@ from talkscore.errors import TalkscoreError
 from talkscore.extract_batch import error_line
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
-from talkscore.pool import run_jobs
+from talkscore.pool import Make, run_jobs
 from talkscore.scoring import Scorer, VideoScore
 from talkscore.tasks import TASKS
 
@@ -66,8 +67,12 @@ class _Output:
 
     def __init__(self, csv_path: Path, jsonl_path: Path | None) -> None:
         self.csv_path, self.jsonl_path = csv_path, jsonl_path
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        self._csv_file = csv_path.open("a+", newline="", encoding="utf-8")
+        try:
+            csv_path.parent.mkdir(parents=True, exist_ok=True)
+            self._csv_file = csv_path.open("a+", newline="", encoding="utf-8")
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename and exc.filename != str(csv_path) else ""
+            raise TalkscoreError(f"cannot write {csv_path}: {exc.strerror or exc}{where}") from exc
         try:
             fcntl.flock(self._csv_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -114,9 +119,11 @@ class _Output:
         self.rows += 1
 
     def close(self) -> None:
-        self._csv_file.close()  # releases the lock
-        if self._jsonl:
-            self._jsonl.close()
+        """Close both files (and release the lock), even when the disk is full."""
+        for file in (self._jsonl, self._csv_file):
+            if file is not None:
+                with contextlib.suppress(OSError):  # a row cut short is dropped on resume
+                    file.close()
 
 
 def _keep_json_lines(path: Path, videos: set[str]) -> None:
@@ -172,12 +179,12 @@ def score_batch(
     videos: Sequence[Path],
     csv_path: str | Path,
     jsonl_path: str | Path | None = None,
-    job: ScoreJob | None = None,
+    job: Make | None = None,
     workers: int = 1,
     on_row: Callable[[str, str | None], None] | None = None,
 ) -> dict[str, Any]:
-    """Score `videos` not yet in `csv_path` as `job` says (default: the bundled model);
-    returns counts and the failures (video, error).
+    """Score `videos` not yet in `csv_path` with `job` (a `ScoreJob`; default: the bundled
+    model); returns counts and the failures (video, error).
 
     A second batch on the same CSV is refused while this one runs. On Ctrl-C the rows written
     so far stay (KeyboardInterrupt is re-raised); re-running resumes.
