@@ -81,15 +81,19 @@ class _Output:
                 f"{csv_path} is being written by another talkscore batch; wait for it to finish "
                 "or write to another --csv"
             ) from None
-        self.done = self._tidy_csv()
-        self._csv = csv.DictWriter(self._csv_file, CSV_COLUMNS)
-        if not self.done and self._csv_file.tell() == 0:
-            self._csv.writeheader()
         self._jsonl = None
-        if jsonl_path:
-            _keep_json_lines(jsonl_path, self.done)
-            self._jsonl = jsonl_path.open("a", encoding="utf-8")
         self.rows = 0
+        try:
+            self.done = self._tidy_csv()
+            self._csv = csv.DictWriter(self._csv_file, CSV_COLUMNS)
+            if self._csv_file.tell() == 0:
+                self._csv.writeheader()
+            if jsonl_path:
+                _keep_json_lines(jsonl_path, self.done)
+                self._jsonl = jsonl_path.open("a", encoding="utf-8")
+        except BaseException:
+            self.close()
+            raise
 
     def _tidy_csv(self) -> set[str]:
         """Drop a last row cut short by a crash; the videos that already have a row."""
@@ -100,6 +104,11 @@ class _Output:
             self._csv_file.truncate(len(text.encode("utf-8")))
         self._csv_file.seek(0, 2)
         rows = csv.DictReader(text.splitlines())
+        if text and rows.fieldnames != list(CSV_COLUMNS):
+            raise TalkscoreError(
+                f"{self.csv_path} is not a CSV of this talkscore's batch (other columns); "
+                "write to another --csv"
+            )
         return {_original(row["video"]) for row in rows if row.get("video")}
 
     def write(self, video: str, result: VideoScore | None, error: str | None) -> None:

@@ -150,6 +150,14 @@ def test_output_folder_that_cannot_be_made_is_one_error_line(tmp_path):
     assert result.stderr.startswith("error: cannot write ") and "exists" in result.stderr
 
 
+def test_someone_elses_csv_is_never_appended_to(tmp_path):
+    out = tmp_path / "budget.csv"
+    out.write_text("item,amount\nrent,1200\n")
+    with pytest.raises(TalkscoreError, match="not a CSV of this talkscore's batch"):
+        score_batch(videos(tmp_path / "in", "a.mp4"), out, job=FakeJob())
+    assert out.read_text() == "item,amount\nrent,1200\n"
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_output_folder_is_one_error_line(tmp_path):
     folder = tmp_path / "ro"
