@@ -18,8 +18,10 @@ from talkscore.extract_batch import error_line
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.pool import Make, run_jobs
+from talkscore.report import report_name, write_index, write_report
 from talkscore.scoring import Scorer, VideoScore
 from talkscore.tasks import TASKS
+from talkscore.timeline import Timeline
 
 DIAGNOSTIC_COLUMNS = (
     "duration_s",
@@ -165,19 +167,35 @@ class ScoreJob:
     checkpoint: str | None = None  # None: the bundled model
     face_model: str | None = None
     max_seconds: float | None = None
+    report_dir: str | None = None  # also write each video's HTML report here
 
     def __call__(self) -> Callable[[str], tuple[str, VideoScore | None, str | None]]:
         scorer = Scorer(self.checkpoint, "cpu", self.face_model)
-        return partial(_score, scorer, max_seconds=self.max_seconds)
+        return partial(_score, scorer, self.max_seconds, self.report_dir)
 
 
 def _score(
-    scorer: Callable[..., VideoScore], video: str, max_seconds: float | None = None
+    scorer: Scorer, max_seconds: float | None, report_dir: str | None, video: str
 ) -> tuple[str, VideoScore | None, str | None]:
     try:
-        return video, scorer(video, max_seconds=max_seconds), None
+        if report_dir is None:
+            return video, scorer(video, max_seconds=max_seconds), None
+        features = scorer.extract(video, max_seconds=max_seconds)
+        result = scorer.score_features(features, video, Timeline())
+        write_report(result, features, video, Path(report_dir) / report_name(video))
+        return video, result, None
     except Exception as exc:  # one bad video never stops the batch
         return video, None, error_line(exc)
+
+
+def write_report_index(csv_path: str | Path, report_dir: str | Path) -> Path:
+    """The index page of `report_dir`, over every row of the batch's CSV."""
+    rows = []
+    with open(csv_path, newline="", encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            scores = {t: float(row[t]) if row[t] else None for t in TASKS}
+            rows.append({**row, **scores, "video": _original(row["video"])})
+    return write_index(rows, TASKS, report_dir)
 
 
 def _crashed(video: str, message: str) -> tuple[str, None, str]:
@@ -210,5 +228,8 @@ def score_batch(
                 on_row(video, error)
     finally:
         output.close()
+    report_dir = getattr(job, "report_dir", None)
+    if report_dir:
+        write_report_index(csv_path, report_dir)
     skipped = len(videos) - len(todo)
     return {"scored": len(todo) - len(failures), "skipped": skipped, "failures": failures}

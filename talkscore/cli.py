@@ -217,11 +217,17 @@ def score(
     visual: str = typer.Option(None, help=VISUAL_HELP),
     audio: str = typer.Option(None, help=AUDIO_HELP),
     max_seconds: float = typer.Option(None, min=0.5, help=MAX_SECONDS_HELP),
+    timeline: bool = typer.Option(False, "--timeline", help="Also score sliding windows."),
+    timeline_csv: Path = typer.Option(None, help="Write the timeline here as CSV."),
+    window: float = typer.Option(2.0, min=0.5, help="Timeline window, seconds."),
+    hop: float = typer.Option(1.0, min=0.1, help="Timeline hop, seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score one video on lip_sync, expression, audio_quality, cross_modal and overall."""
     from talkscore.scoring import Scorer
+    from talkscore.timeline import Timeline, write_timeline_csv
 
+    windows = Timeline(window, hop) if timeline or timeline_csv else None
     with _progress(as_json) as progress:
         bar = progress.add_task("frames", total=None)
 
@@ -230,7 +236,10 @@ def score(
 
         def run():
             scorer = Scorer(model, "cpu", face_model, visual=visual, audio=audio)
-            return scorer(video, follow, max_seconds)
+            result = scorer(video, follow, max_seconds, windows)
+            if timeline_csv:
+                write_timeline_csv(result.timeline, timeline_csv)
+            return result
 
         result, error = _attempt(run)
     if error is not None:
@@ -246,12 +255,52 @@ def score(
         half = 1.96 * result.std[task]
         table.add_row(task, f"{value:.2f}", f"{value - half:.2f} .. {value + half:.2f}")
     console.print(table)
+    if timeline:
+        console.print(_timeline_table(result))
     details = Table("diagnostic", "value", title="diagnostics")
     for key, value in result.diagnostics.items():
         details.add_row(key, json.dumps(jsonable(value)))
     console.print(details)
     for warning in result.warnings:
         err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
+
+
+def _timeline_table(result) -> Table:
+    tasks = list(result.scores)
+    table = Table("window (s)", *tasks, "offset ms", "DNSMOS", title="timeline")
+    for w in result.timeline:
+        scores = [("-" if w["scores"][t] is None else f"{w['scores'][t]:.2f}") for t in tasks]
+        offset, ovrl = w["sync_scorer_offset_ms"], w["dnsmos_ovrl"]
+        table.add_row(
+            f"{w['start_s']:.1f}-{w['end_s']:.1f}",
+            *scores,
+            "-" if offset is None else f"{offset:+.0f}",
+            "-" if ovrl is None else f"{ovrl:.2f}",
+        )
+    return table
+
+
+@app.command()
+def report(
+    video: Path = typer.Argument(..., help="The video to report on."),
+    out: Path = typer.Option(Path("report.html"), help="HTML file to write."),
+    png: Path = typer.Option(None, help="Also write the figures on one PNG page here."),
+    model: Path = typer.Option(None, help=MODEL_HELP),
+    face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
+    max_seconds: float = typer.Option(None, min=0.5, help=MAX_SECONDS_HELP),
+) -> None:
+    """Write a self-contained HTML report: scores, timeline, sync, DNSMOS, faces, diagnostics."""
+    from talkscore.report import make_report
+    from talkscore.scoring import Scorer
+
+    with _progress(False) as progress:
+        progress.add_task("scoring and drawing", total=None)
+        _, error = _attempt(
+            lambda: make_report(video, out, Scorer(model, "cpu", face_model), png, max_seconds)
+        )
+    if error is not None:
+        fail(error)
+    console.print(f"report: {out}" + (f", {png}" if png else ""), markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -264,6 +313,7 @@ def batch(
     recursive: bool = typer.Option(False, help="Look for videos in sub-folders too."),
     face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
     max_seconds: float = typer.Option(None, min=0.5, help=MAX_SECONDS_HELP),
+    report_dir: Path = typer.Option(None, help="Also write an HTML report per video here."),
 ) -> None:
     """Score many videos into a CSV; re-running skips videos already in it."""
     from talkscore.batch import ScoreJob, score_batch
@@ -272,7 +322,7 @@ def batch(
     videos = find_videos(paths, recursive)
     if not videos:
         fail("no videos found in the given paths", code=2)
-    job = ScoreJob(_text(model), _text(face_model), max_seconds)
+    job = ScoreJob(_text(model), _text(face_model), max_seconds, _text(report_dir))
     interrupted = False
     with _progress(False) as progress:
         bar = progress.add_task("scoring", total=len(videos))
@@ -294,6 +344,8 @@ def batch(
         markup=False,
         soft_wrap=True,
     )
+    if report_dir:
+        console.print(f"reports: {report_dir / 'index.html'}", markup=False, soft_wrap=True)
     for video, message in summary["failures"]:
         err_console.print(f"failed: {video}: {message}", markup=False, soft_wrap=True)
     if summary["failures"]:

@@ -64,7 +64,7 @@ DEGRADATIONS: dict[str, Degradation] = {
     d.name: d
     for d in (
         # -- audio stream ------------------------------------------------------------------------
-        _row("audio_shift", "audio", (3, 6, 12), "audio moved by N frames (sign at random)",
+        _row("audio_shift", "audio", (3, 6, 12), "audio rolled by N frames (sign at random)",
              lip_sync=SYNC_LOSS, cross_modal=SYNC_LOSS),
         _row("foreign_audio", "audio", (1,), "another person's speech, level-matched",
              lip_sync=(1.2,), cross_modal=(1.2,)),
@@ -139,13 +139,9 @@ class Variant:
 
 
 def _shift(x: np.ndarray, frames: float, rng: np.random.Generator, **_) -> np.ndarray:
-    n = int(round(frames * SAMPLE_RATE / FPS)) * (1 if rng.uniform() < 0.5 else -1)
-    out = np.zeros_like(x)
-    if n >= 0:
-        out[n:] = x[: len(x) - n]
-    else:
-        out[:n] = x[-n:]
-    return out
+    """Moved circularly: no silence at either end gives the move away, so a model has to
+    compare the mouth with the sound in every window."""
+    return np.roll(x, int(round(frames * SAMPLE_RATE / FPS)) * (1 if rng.uniform() < 0.5 else -1))
 
 
 def _foreign(x: np.ndarray, _: float, rng: np.random.Generator, foreign=None, **__) -> np.ndarray:

@@ -47,6 +47,7 @@ from talkscore.extractors.keypoints import (
     KEYPOINT_DIM,
     head_motion,
     head_pose,
+    mouth_opening,
     normalised_landmarks,
 )
 from talkscore.extractors.spectral import audio_frame_mask
@@ -135,8 +136,12 @@ class VideoFeatures:
     diagnostics: dict[str, Any]
     settings: dict[str, Any]
     feature_names: dict[str, list[str]] = field(default_factory=dict)
-    # per-frame outputs that are not model modalities: the learned sync scorer's
-    # "sync_scorer_probability" [T] (its sync probability at the clip's best lag)
+    # per-frame outputs that are not model modalities (for timelines and reports):
+    # "sync_scorer_probability" [T] (the learned scorer's sync probability at the clip's best
+    # lag), "sync_scorer_similarity" [T, 31] (its similarity per lag -15..15, NaN where not
+    # measurable), "mouth_opening" [T] (lip gap, face widths; NaN without a face),
+    # "speech_envelope" [T] (dB, NaN without audio), "face_box" [T, 4] (x0, y0, x1, y1 in
+    # the analysed frames, -1 without a face)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -228,6 +233,7 @@ class Extractor:
         learned, streams["sync"], masks["sync"], extras = self._learned_sync(
             track, audio, num_frames
         )
+        extras |= self._signals(track, streams["keypoint"].reshape(num_frames, -1, 3), audio)
         names["sync"] = list(SYNC_STREAM_NAMES)
         diagnostics = {
             "video": info.to_dict(),
@@ -341,10 +347,34 @@ class Extractor:
         if audio is None or not track.blendshape_names:
             stream = np.zeros((num_frames, len(SYNC_STREAM_NAMES)), np.float32)
             none = np.zeros(num_frames, bool)
-            return {}, stream, none, {"sync_scorer_probability": np.zeros(num_frames, np.float32)}
+            lags = 2 * MAX_LAG + 1
+            extras = {
+                "sync_scorer_probability": np.zeros(num_frames, np.float32),
+                "sync_scorer_similarity": np.full((num_frames, lags), np.nan, np.float32),
+            }
+            return {}, stream, none, extras
         score = self.sync_scorer.score(track, audio, SAMPLE_RATE, self.settings.fps)
-        extras = {"sync_scorer_probability": score.probability}
+        extras = {
+            "sync_scorer_probability": score.probability,
+            "sync_scorer_similarity": score.similarity,
+        }
         return score.to_dict(), score.stream, score.valid.copy(), extras
+
+    def _signals(
+        self, track: FaceTrack, landmarks: np.ndarray, audio: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        """Mouth opening (from normalised `landmarks`), speech envelope and face boxes per
+        frame (for reports)."""
+        n = len(track.mask)
+        envelope = np.full(n, np.nan, np.float32)
+        if audio is not None:
+            level, has_audio = speech_envelope(audio, SAMPLE_RATE, n, self.settings.fps)
+            envelope[has_audio] = level[has_audio]
+        return {
+            "mouth_opening": mouth_opening(landmarks).astype(np.float32),
+            "speech_envelope": envelope,
+            "face_box": track.boxes.astype(np.float32),
+        }
 
     def _sync(self, track: FaceTrack, audio: np.ndarray | None, num_frames: int) -> SyncEstimate:
         s = self.settings

@@ -13,7 +13,7 @@ equal windows of at most that length and averaged, so memory stays bounded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from talkscore import windows
 from talkscore.batching import Sample, collate
 from talkscore.checkpoint import CheckpointError, load_model, load_reducer
 from talkscore.errors import TalkscoreError
@@ -30,6 +31,8 @@ from talkscore.extraction import (
     Extractor,
     VideoFeatures,
 )
+from talkscore.extractors.sync_scorer import lag_summary, mean_curve
+from talkscore.timeline import Timeline
 
 MIN_SECONDS = 0.5  # shorter videos are refused
 MIN_FACE_SECONDS = 0.5  # fewer frames with a face leave the face tasks unscored
@@ -61,6 +64,9 @@ class VideoScore:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     unscored: dict[str, str] = field(default_factory=dict)  # task -> why it has no score
     warnings: list[str] = field(default_factory=list)  # what may make the scores less reliable
+    timeline: list[dict[str, Any]] | None = (
+        None  # per window, when asked for (`talkscore.timeline`)
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +78,7 @@ class VideoScore:
             "diagnostics": self.diagnostics,
             "unscored": self.unscored,
             "warnings": self.warnings,
+            "timeline": self.timeline,
         }
 
 
@@ -131,14 +138,25 @@ def input_warnings(diagnostics: dict[str, Any]) -> list[str]:
     return warnings
 
 
-def spans(num_frames: int, length: int) -> list[tuple[int, int]]:
-    """[start, end) of the fewest equal windows of at most `length` frames covering the video."""
-    count = max(1, -(-num_frames // length))
-    bounds = np.linspace(0, num_frames, count + 1).round().astype(int)
-    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+def unscored_tasks(tasks: Sequence[str], missing: dict[str, str]) -> dict[str, str]:
+    """Task -> reason, for the tasks whose `TASK_NEEDS` are `missing` (need -> reason)."""
+    return {
+        task: missing[need]
+        for task in tasks
+        for need in TASK_NEEDS.get(task, ())
+        if need in missing
+    }
 
 
-def _window(sample: Sample, start: int, end: int) -> Sample:
+def by_task(
+    tasks: Sequence[str], values: np.ndarray, unscored: dict[str, str]
+) -> dict[str, float | None]:
+    """Task -> value, None for unscored tasks."""
+    return {t: None if t in unscored else float(v) for t, v in zip(tasks, values, strict=True)}
+
+
+def window(sample: Sample, start: int, end: int) -> Sample:
+    """Frames [start, end) of a sample."""
     return Sample(
         {m: x[start:end] for m, x in sample.features.items()},
         sample.labels,
@@ -179,16 +197,29 @@ class Scorer:
         video: str | Path,
         progress: Callable[[int, int], None] | None = None,
         max_seconds: float | None = None,
+        timeline: Timeline | None = None,
     ) -> VideoScore:
-        """Extract, reduce and score one video (its first `max_seconds` when given);
-        `progress(frames done, frames expected)` follows the extraction."""
+        """Extract, reduce and score one video (its first `max_seconds` when given; per
+        window too when `timeline` is given); `progress(frames done, frames expected)` follows
+        the extraction."""
+        features = self.extract(video, progress, max_seconds)
+        return self.score_features(features, str(video), timeline)
+
+    def extract(
+        self,
+        video: str | Path,
+        progress: Callable[[int, int], None] | None = None,
+        max_seconds: float | None = None,
+    ) -> VideoFeatures:
+        """The features this checkpoint reads, extracted from `video`."""
         if not Path(video).is_file():
             kind = "a directory" if Path(video).is_dir() else "not found"
             raise TalkscoreError(f"{video}: {kind}, expected a video file")
-        features = self.extractor(video, progress, max_seconds)
-        return self.score_features(features, str(video))
+        return self.extractor(video, progress, max_seconds)
 
-    def score_features(self, features: VideoFeatures, name: str) -> VideoScore:
+    def score_features(
+        self, features: VideoFeatures, name: str, timeline: Timeline | None = None
+    ) -> VideoScore:
         """Score already extracted features (extracted with this checkpoint's settings)."""
         d = features.diagnostics
         if features.num_frames < MIN_SECONDS * d["fps"]:
@@ -196,42 +227,35 @@ class Scorer:
                 f"{name}: {features.num_frames / d['fps']:.2f} s of video ({features.num_frames} "
                 f"frame(s) at {d['fps']:g} fps); talkscore needs at least {MIN_SECONDS} s"
             )
-        cfg = self.model.config
+        sample = self.sample(features, name)
+        parts = windows.equal(features.num_frames, max(1, round(LONG_WINDOW_S * d["fps"])))
+        scores, std, gates = self.predict([window(sample, a, b) for a, b in parts])
+        weights = np.array([b - a for a, b in parts], np.float64)[:, None]
+        weights /= weights.sum()
+        tasks, modalities = self.model.config.tasks, self.model.config.modalities
+        unscored = unscored_tasks(tasks, missing_inputs(d))
+        return VideoScore(
+            video=name,
+            model=self.checkpoint,
+            scores=by_task(tasks, (scores * weights).sum(axis=0), unscored),
+            std=by_task(tasks, (std * weights).sum(axis=0), unscored),
+            gates=dict(zip(modalities, (gates * weights).sum(axis=0).tolist(), strict=True)),
+            diagnostics=summarise(features),
+            unscored=unscored,
+            warnings=input_warnings(d),
+            timeline=score_windows(self, features, sample, timeline) if timeline else None,
+        )
+
+    def sample(self, features: VideoFeatures, name: str) -> Sample:
+        """The reduced streams of `features`, ready for the model."""
+        no_labels = np.full(len(self.model.config.tasks), np.nan, np.float32)
         try:
-            sample = features.to_sample(
-                np.full(len(cfg.tasks), np.nan, np.float32), name, self.reducer
-            )
+            return features.to_sample(no_labels, name, self.reducer)
         except ValueError as exc:  # features of another extractor profile
             raise CheckpointError(
                 f"the features of {name} do not fit checkpoint {self.checkpoint} ({exc}); "
                 "it was trained with other extraction settings"
             ) from exc
-        parts = spans(features.num_frames, max(1, round(LONG_WINDOW_S * d["fps"])))
-        scores, std, gates = self.predict([_window(sample, a, b) for a, b in parts])
-        weights = np.array([b - a for a, b in parts], np.float64)[:, None]
-        weights /= weights.sum()
-        missing = missing_inputs(d)
-        unscored = {
-            task: missing[need]
-            for task in cfg.tasks
-            for need in TASK_NEEDS.get(task, ())
-            if need in missing
-        }
-
-        def by_task(values: np.ndarray) -> dict[str, float | None]:
-            mean = (values * weights).sum(axis=0).tolist()
-            return {t: None if t in unscored else v for t, v in zip(cfg.tasks, mean, strict=True)}
-
-        return VideoScore(
-            video=name,
-            model=self.checkpoint,
-            scores=by_task(scores),
-            std=by_task(std),
-            gates=dict(zip(cfg.modalities, (gates * weights).sum(axis=0).tolist(), strict=True)),
-            diagnostics=summarise(features),
-            unscored=unscored,
-            warnings=input_warnings(d),
-        )
 
     def predict(self, samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scores [N, tasks], std [N, tasks] and gates [N, modalities] of samples (windows)."""
@@ -245,6 +269,46 @@ class Scorer:
             outputs.append([t.float().cpu().numpy() for t in (out.scores, out.std, out.gates)])
         scores, std, gates = (np.concatenate(parts) for parts in zip(*outputs, strict=True))
         return scores, std, gates
+
+
+def score_windows(
+    scorer: Scorer, features: VideoFeatures, sample: Sample, timeline: Timeline
+) -> list[dict[str, Any]]:
+    """The timeline of one video (see `talkscore.timeline` for the fields)."""
+    d, fps = features.diagnostics, features.diagnostics["fps"]
+    tasks = scorer.model.config.tasks
+    length, hop = (max(1, round(s * fps)) for s in (timeline.window_s, timeline.hop_s))
+    parts = windows.sliding(features.num_frames, length, hop)
+    scores, std, _ = scorer.predict([window(sample, a, b) for a, b in parts])
+    face = features.masks["keypoint"]
+    similarity = features.extras.get("sync_scorer_similarity")
+    names = features.feature_names.get("audio", [])
+    ovrl = None
+    if "dnsmos_ovrl" in names:
+        ovrl = features.streams["audio"][:, names.index("dnsmos_ovrl")]
+    rows = []
+    for (a, b), window_scores, window_std in zip(parts, scores, std, strict=True):
+        coverage = float(face[a:b].mean())
+        unscored = unscored_tasks(
+            tasks, missing_inputs({**d, "num_frames": b - a, "face_coverage": coverage})
+        )
+        sync = None if similarity is None else lag_summary(mean_curve(similarity[a:b]), fps)
+        heard = features.masks["audio"][a:b]
+        rows.append(
+            {
+                "start_s": a / fps,
+                "end_s": b / fps,
+                "scores": by_task(tasks, window_scores, unscored),
+                "std": by_task(tasks, window_std, unscored),
+                "face_coverage": coverage,
+                "sync_scorer_offset_ms": None if sync is None else sync["offset_ms"],
+                "sync_scorer_confidence": None if sync is None else sync["confidence"],
+                "dnsmos_ovrl": float(ovrl[a:b][heard].mean())
+                if ovrl is not None and heard.any()
+                else None,
+            }
+        )
+    return rows
 
 
 def _check_schema(checkpoint: str, schema: int) -> None:
@@ -274,7 +338,10 @@ def score_video(
     device: str | None = "cpu",
     face_model: str | Path | None = None,
     max_seconds: float | None = None,
+    timeline: bool | Timeline = False,
 ) -> VideoScore:
     """Score one video with the checkpoint `model` (a folder written by `talkscore train`;
-    None: the bundled default model)."""
-    return Scorer(model, device, face_model)(video, max_seconds=max_seconds)
+    None: the bundled default model); `timeline=True` adds per-window scores (2 s windows,
+    1 s hop; a `Timeline` sets others)."""
+    windows_wanted = Timeline() if timeline is True else (timeline or None)
+    return Scorer(model, device, face_model)(video, None, max_seconds, windows_wanted)

@@ -25,7 +25,7 @@ from talkscore import scoring
 from talkscore.checkpoint import DEFAULT_MODEL
 from talkscore.cli import app
 from talkscore.decoding import iter_frames, read_audio
-from talkscore.scoring import Scorer, spans
+from talkscore.scoring import Scorer
 
 BASE_CLIP = "real/sadtalker_src_RD_Radio2_000.mp4"
 SECONDS = 3
@@ -395,8 +395,3 @@ def test_long_videos_are_scored_in_bounded_windows(base, scorer, monkeypatch):
     for task, value in windowed.scores.items():
         assert abs(value - whole.scores[task]) < 1.0  # the same video, scored in pieces
         assert windowed.std[task] > 0
-
-
-def test_spans_cover_the_video_in_equal_bounded_windows():
-    assert spans(10, 4) == [(0, 3), (3, 7), (7, 10)]
-    assert spans(4, 4) == [(0, 4)] and spans(0, 4) == [(0, 0)]

@@ -26,6 +26,7 @@ import numpy as np
 import soxr
 
 from talkscore.errors import BackendUnavailable
+from talkscore.windows import sliding
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def dnsmos(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict[str, float
     shorter clip is tiled to one segment).
     """
     audio = _prepare(audio, sample_rate)
-    bounds = _window_bounds(audio.size, SEGMENT_SAMPLES, SEGMENT_SAMPLES)
+    bounds = sliding(audio.size, SEGMENT_SAMPLES, SEGMENT_SAMPLES)
     return _as_dict(_score_segments([audio[a:b] for a, b in bounds]).mean(axis=0))
 
 
@@ -67,7 +68,7 @@ def dnsmos_windows(
     if window_s <= 0 or hop_s <= 0:
         raise ValueError(f"window_s and hop_s must be positive, got {window_s}, {hop_s}")
     audio = _prepare(audio, sample_rate)
-    bounds = _window_bounds(audio.size, round(window_s * SAMPLE_RATE), round(hop_s * SAMPLE_RATE))
+    bounds = sliding(audio.size, round(window_s * SAMPLE_RATE), round(hop_s * SAMPLE_RATE))
     scores = _score_segments([audio[a:b] for a, b in bounds])
     return [
         {"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE, **_as_dict(row)}
@@ -108,16 +109,6 @@ def _prepare(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 def _tile(audio: np.ndarray, length: int) -> np.ndarray:
     """Repeat audio until it has at least `length` samples."""
     return audio if audio.size >= length else np.resize(audio, length)
-
-
-def _window_bounds(num_samples: int, window: int, hop: int) -> list[tuple[int, int]]:
-    """(start, end) sample pairs of hop-spaced windows; the last one ends at the audio's end."""
-    if num_samples <= window:
-        return [(0, num_samples)]
-    starts = list(range(0, num_samples - window + 1, hop))
-    if starts[-1] + window < num_samples:
-        starts.append(num_samples - window)
-    return [(s, s + window) for s in starts]
 
 
 def _score_segments(segments: list[np.ndarray]) -> np.ndarray:

@@ -80,6 +80,31 @@ def audio_features(
     return _standardise(mel, valid), valid
 
 
+def mean_curve(similarity: np.ndarray) -> np.ndarray:
+    """`[2L+1]` mean over frames of `[T, 2L+1]` similarities (NaN rows and cells skipped)."""
+    usable = np.isfinite(similarity)
+    counts = usable.sum(axis=0)
+    total = np.where(usable, similarity, 0.0).sum(axis=0)
+    return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+
+
+def lag_summary(curve: np.ndarray, fps: float) -> dict[str, float] | None:
+    """SyncNet's reading of a lag curve: offset (frames, ms; > 0: audio leads), confidence
+    (best minus median) and zero-lag confidence; None when no lag was measurable."""
+    if not np.isfinite(curve).any():
+        return None
+    max_lag = len(curve) // 2
+    best = int(np.nanargmax(curve))
+    offset = max_lag - best  # audio at t + lag matches mouth at t: lag < 0 = audio leads
+    median = float(np.nanmedian(curve))
+    return {
+        "offset_frames": offset,
+        "offset_ms": 1000.0 * offset / fps,
+        "confidence": float(curve[best]) - median,
+        "zero_lag_confidence": float(np.nan_to_num(curve[max_lag])) - median,
+    }
+
+
 @dataclass
 class SyncScore:
     """The learned scorer's view of one clip."""
@@ -92,6 +117,7 @@ class SyncScore:
     probability: np.ndarray  # [T] per-frame probability (softmax over lags) of the best lag
     stream: np.ndarray  # [T, 4] frame-level features: STREAM_NAMES
     valid: np.ndarray  # [T] frames with both a face and audio
+    similarity: np.ndarray  # [T, 2L+1] similarity per frame and lag (NaN: not measurable)
 
     def to_dict(self) -> dict:
         return {
@@ -136,17 +162,18 @@ class SyncScorer:
         lags = np.arange(-cfg.max_lag, cfg.max_lag + 1)
         shifted_ok = np.stack([np.roll(audio_ok, -lag) for lag in lags], axis=1)
         usable = mouth_ok[:, None] & shifted_ok & np.isfinite(sims)
-        masked = np.where(usable, sims, np.nan)
-        with np.errstate(invalid="ignore"), torch.no_grad():
-            counts = usable.sum(axis=0)
-            curve = np.where(counts > 0, np.nansum(masked, axis=0) / np.maximum(counts, 1), np.nan)
+        masked = np.where(usable, sims, np.nan).astype(np.float32)
+        curve = mean_curve(masked)
+        with torch.no_grad():
             logits = torch.as_tensor(np.nan_to_num(masked, nan=-1e4) / cfg.temperature)
             probs = torch.softmax(logits, dim=1).numpy()
         valid = usable.any(axis=1)
-        if not np.isfinite(curve).any():
+        summary = lag_summary(curve, fps)
+        if summary is None:
             stream = np.zeros((len(sims), len(STREAM_NAMES)), np.float32)
-            return SyncScore(0, 0.0, 0.0, 0.0, curve, np.zeros(len(sims)), stream, valid)
-        best = int(np.nanargmax(curve))
+            empty = np.zeros(len(sims))
+            return SyncScore(0, 0.0, 0.0, 0.0, curve, empty, stream, valid, masked)
+        best = cfg.max_lag - summary["offset_frames"]
         centre = cfg.max_lag
         stream = (
             np.stack(
@@ -160,16 +187,13 @@ class SyncScorer:
             )
             * valid[:, None]
         )
-        offset = -int(lags[best])  # audio at t + lag matches mouth at t: lag < 0 = audio leads
         return SyncScore(
-            offset_frames=offset,
-            offset_ms=1000.0 * offset / fps,
-            confidence=float(curve[best] - np.nanmedian(curve)),
-            zero_lag_confidence=float(np.nan_to_num(curve[centre]) - np.nanmedian(curve)),
+            **summary,
             curve=curve.astype(np.float32),
             probability=np.where(valid, probs[:, best], 0.0).astype(np.float32),
             stream=stream.astype(np.float32),
             valid=valid,
+            similarity=masked,
         )
 
     def score(self, track: FaceTrack, audio: np.ndarray, sample_rate: int, fps: float) -> SyncScore:
