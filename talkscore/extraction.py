@@ -233,7 +233,8 @@ class Extractor:
         learned, streams["sync"], masks["sync"], extras = self._learned_sync(
             track, audio, num_frames
         )
-        extras |= self._signals(track, streams["keypoint"].reshape(num_frames, -1, 3), audio)
+        landmarks = streams["keypoint"].reshape(num_frames, KEYPOINT_DIM // 3, 3)
+        extras |= self._signals(track, landmarks, audio)
         names["sync"] = list(SYNC_STREAM_NAMES)
         diagnostics = {
             "video": info.to_dict(),

@@ -37,6 +37,7 @@ FORMAT_VERSION = 1
 _META_KEY = "talkscore_reducer"
 _BASE_ARRAYS = ("median", "mean", "std")
 _FENCE_ARRAYS = ("low", "high")
+_CHUNK_ROWS = 2000  # frames transformed at once
 _PCA_ARRAYS = ("components", "explained_variance_ratio")
 
 
@@ -155,6 +156,13 @@ class ModalityReducer:
         frames = _check_frames(frames)
         if frames.shape[1] != self.input_dim:
             raise ValueError(f"expected {self.input_dim} input dims, got {frames.shape[1]}")
+        parts = [
+            self._transform_rows(frames[start : start + _CHUNK_ROWS])
+            for start in range(0, max(len(frames), 1), _CHUNK_ROWS)
+        ]  # a long video's float temporaries stay small
+        return np.concatenate(parts)
+
+    def _transform_rows(self, frames: np.ndarray) -> np.ndarray:
         z = (_impute(frames.astype(np.float32), self.median) - self.mean) / self.std
         if self.low is not None:
             z = np.clip(z, self.low, self.high)

@@ -24,6 +24,7 @@ import torch
 from talkscore import windows
 from talkscore.batching import Sample, collate
 from talkscore.checkpoint import CheckpointError, load_model, load_reducer
+from talkscore.decoding import probe
 from talkscore.errors import TalkscoreError
 from talkscore.extraction import (
     FEATURE_SCHEMA_VERSION,
@@ -126,7 +127,7 @@ def input_warnings(diagnostics: dict[str, Any]) -> list[str]:
             f"a face in {d['face_coverage']:.0%} of the frames; face scores rest on those"
         )
     if d.get("max_faces_seen", 0) > 1:
-        warnings.append(f"{d['max_faces_seen']} faces seen; the largest one is followed")
+        warnings.append(f"{d['max_faces_seen']} faces seen; one is followed (the largest at first)")
     gap = d.get("audio_seconds", 0.0) - d["duration_s"]
     if d["has_audio"] and abs(gap) > AUDIO_MISMATCH_S:
         longer = "longer" if gap > 0 else "shorter"
@@ -215,6 +216,7 @@ class Scorer:
         if not Path(video).is_file():
             kind = "a directory" if Path(video).is_dir() else "not found"
             raise TalkscoreError(f"{video}: {kind}, expected a video file")
+        _check_length(str(video), probe(video).duration)
         return self.extractor(video, progress, max_seconds)
 
     def score_features(
@@ -222,11 +224,7 @@ class Scorer:
     ) -> VideoScore:
         """Score already extracted features (extracted with this checkpoint's settings)."""
         d = features.diagnostics
-        if features.num_frames < MIN_SECONDS * d["fps"]:
-            raise TalkscoreError(
-                f"{name}: {features.num_frames / d['fps']:.2f} s of video ({features.num_frames} "
-                f"frame(s) at {d['fps']:g} fps); talkscore needs at least {MIN_SECONDS} s"
-            )
+        _check_length(name, features.num_frames / d["fps"])
         sample = self.sample(features, name)
         parts = windows.equal(features.num_frames, max(1, round(LONG_WINDOW_S * d["fps"])))
         scores, std, gates = self.predict([window(sample, a, b) for a, b in parts])
@@ -309,6 +307,14 @@ def score_windows(
             }
         )
     return rows
+
+
+def _check_length(name: str, seconds: float) -> None:
+    if seconds < MIN_SECONDS:
+        raise TalkscoreError(
+            f"{name}: {seconds:.2f} s of video (a still image or a few frames); talkscore needs "
+            f"at least {MIN_SECONDS} s"
+        )
 
 
 def _check_schema(checkpoint: str, schema: int) -> None:

@@ -255,7 +255,7 @@ def test_two_faces_follow_the_largest_and_say_so(media, base, scorer):
         return np.concatenate([frame, smaller], axis=1)
 
     result = scorer(media("two.mp4", [pair(f) for f in base[0]]))
-    assert "2 faces seen; the largest one is followed" in result.warnings
+    assert "2 faces seen; one is followed (the largest at first)" in result.warnings
     assert not result.unscored
 
 

@@ -17,6 +17,7 @@ from talkscore.extractors.face import FaceTrack
 
 NUM_KEYPOINTS = 468  # the face mesh without the 10 iris points
 KEYPOINT_DIM = NUM_KEYPOINTS * 3
+_CHUNK_FRAMES = 1000  # frames normalised at once
 HEAD_POSE_NAMES = ("pitch_deg", "yaw_deg", "roll_deg", "tx_cm", "ty_cm", "tz_cm")
 
 # MediaPipe face-mesh indices of the inner lips and mouth corners
@@ -35,16 +36,26 @@ def rotations(track: FaceTrack) -> np.ndarray:
 
 def normalised_landmarks(track: FaceTrack) -> np.ndarray:
     """`[T, 468, 3]` landmarks with head pose and size removed (NaN without a face)."""
-    width, height = track.image_size
-    points = track.landmarks[:, :NUM_KEYPOINTS].astype(np.float64)
+    rotation = rotations(track)
+    out = np.empty((len(track.landmarks), NUM_KEYPOINTS, 3), np.float32)
+    for start in range(0, len(out), _CHUNK_FRAMES):  # bounded float64 temporaries
+        part = slice(start, start + _CHUNK_FRAMES)
+        points = track.landmarks[part, :NUM_KEYPOINTS]
+        out[part] = _normalise(points, rotation[part], track.image_size)
+    return out
+
+
+def _normalise(points: np.ndarray, rotation: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    width, height = size
+    points = points.astype(np.float64)
     camera = np.stack(
         [(points[..., 0] - 0.5) * width, (0.5 - points[..., 1]) * height, -points[..., 2] * width],
         axis=-1,
     )
     camera -= camera.mean(axis=1, keepdims=True)
-    upright = np.einsum("tji,tnj->tni", rotations(track), camera)  # R^T p
+    upright = np.einsum("tji,tnj->tni", rotation, camera)  # R^T p
     radius = np.sqrt((upright**2).sum(-1).mean(-1))
-    return (upright / radius[:, None, None]).astype(np.float32)
+    return upright / radius[:, None, None]
 
 
 def keypoint_stream(track: FaceTrack) -> np.ndarray:

@@ -18,6 +18,7 @@ import scipy.fft
 
 _AMIN = 1e-10  # power floor: -100 dB
 _TINY = 1e-12  # guards divisions by an all-zero window
+_CHUNK_FRAMES = 1000  # video frames whose spectra are computed at once
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,15 @@ class SpectralBackend:
         """Features of each video frame, float32 [num_frames, dim]."""
         s = self.settings
         frames = frame_audio(audio, sample_rate, num_frames, fps, s.window_s)
-        power, freqs = _power_spectrum(frames)
-        freqs = freqs * sample_rate
-        logmel = _log_mel(power, sample_rate, frames.shape[1], s)
+        chunks = [
+            self._frame_columns(frames[start : start + _CHUNK_FRAMES], sample_rate)
+            for start in range(0, max(len(frames), 1), _CHUNK_FRAMES)
+        ]  # per frame, in chunks: the spectra of a long video never sit in memory at once
+        logmel, rms_db, shape, zcr, log_f0, voicing, band = (
+            np.concatenate(parts) for parts in zip(*chunks, strict=True)
+        )
         mfcc = scipy.fft.dct(logmel, type=2, norm="ortho", axis=1)[:, : s.n_mfcc]
         delta = _delta(mfcc)
-        rms_db = 10 * np.log10(np.maximum(np.mean(frames**2, axis=1), _AMIN))
-        log_f0, voicing = _yin(frames, sample_rate, s)
         voicing = np.where(rms_db > s.voicing_floor_db, voicing, 0.0)
         voiced = voicing > 1 - s.yin_threshold
         columns = [
@@ -119,14 +122,31 @@ class SpectralBackend:
             _delta(delta),
             rms_db[:, None],
             _flux(logmel)[:, None],
-            _spectral_shape(power, freqs, s.rolloff),
-            _zero_crossing_rate(frames)[:, None],
+            shape,
+            zcr[:, None],
             np.where(voiced, log_f0, 0.0)[:, None],
             voicing[:, None],
             voiced[:, None],
-            _band_db(power, freqs, s.speech_band)[:, None],
+            band[:, None],
         ]
         return np.concatenate(columns, axis=1).astype(np.float32)
+
+    def _frame_columns(self, frames: np.ndarray, sample_rate: int) -> tuple[np.ndarray, ...]:
+        """The features of each window on its own: log-mel, level, spectral shape, zero
+        crossings, log f0 and voicing (YIN), speech-band level."""
+        s = self.settings
+        power, freqs = _power_spectrum(frames)
+        freqs = freqs * sample_rate
+        log_f0, voicing = _yin(frames, sample_rate, s)
+        return (
+            _log_mel(power, sample_rate, frames.shape[1], s),
+            10 * np.log10(np.maximum(np.mean(frames**2, axis=1), _AMIN)),
+            _spectral_shape(power, freqs, s.rolloff),
+            _zero_crossing_rate(frames),
+            log_f0,
+            voicing,
+            _band_db(power, freqs, s.speech_band),
+        )
 
 
 def speech_envelope(
