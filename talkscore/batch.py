@@ -7,14 +7,17 @@ import contextlib
 import csv
 import fcntl
 import json
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from talkscore.checkpoint import CHECKPOINT_FILES, checkpoint_folder
 from talkscore.errors import TalkscoreError
 from talkscore.extract_batch import error_line
+from talkscore.extractors.face import resolve_face_model
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.pool import Make, run_jobs
@@ -169,9 +172,44 @@ class ScoreJob:
     max_seconds: float | None = None
     report_dir: str | None = None  # also write each video's HTML report here
 
+    model_name: str | None = None  # what rows call the model (default: the checkpoint)
+
     def __call__(self) -> Callable[[str], tuple[str, VideoScore | None, str | None]]:
-        scorer = Scorer(self.checkpoint, "cpu", self.face_model)
+        scorer = Scorer(self.checkpoint, "cpu", self.face_model, name=self.model_name)
         return partial(_score, scorer, self.max_seconds, self.report_dir)
+
+    def packed(self) -> PackedScoreJob:
+        """The same job with the checkpoint and face model inside it, as bytes (for machines
+        that do not have the files: Ray puts it in its object store once)."""
+        folder = checkpoint_folder(self.checkpoint)
+        files = {n: (folder / n).read_bytes() for n in CHECKPOINT_FILES if (folder / n).is_file()}
+        face = resolve_face_model(self.face_model).read_bytes()
+        name = self.model_name or ("default" if self.checkpoint is None else self.checkpoint)
+        return PackedScoreJob(files, face, self.max_seconds, self.report_dir, name)
+
+
+@dataclass(frozen=True)
+class PackedScoreJob:
+    """A `ScoreJob` that carries its checkpoint files and face model (see `ScoreJob.packed`)."""
+
+    files: dict[str, bytes]
+    face_model: bytes
+    max_seconds: float | None
+    report_dir: str | None
+    model_name: str
+
+    def __call__(self) -> Callable[[str], tuple[str, VideoScore | None, str | None]]:
+        folder = Path(tempfile.mkdtemp(prefix="talkscore-job-"))  # kept while the worker lives
+        (folder / "checkpoint").mkdir()
+        for name, data in self.files.items():
+            (folder / "checkpoint" / name).write_bytes(data)
+        face = folder / "face_landmarker.task"
+        face.write_bytes(self.face_model)
+        job = ScoreJob(
+            str(folder / "checkpoint"), str(face), self.max_seconds, self.report_dir,
+            self.model_name,
+        )  # fmt: skip
+        return job()
 
 
 def _score(
@@ -209,9 +247,11 @@ def score_batch(
     job: Make | None = None,
     workers: int = 1,
     on_row: Callable[[str, str | None], None] | None = None,
+    engine: Callable[..., Iterator] = run_jobs,
 ) -> dict[str, Any]:
     """Score `videos` not yet in `csv_path` with `job` (a `ScoreJob`; default: the bundled
-    model); returns counts and the failures (video, error).
+    model) on `engine` (`pool.run_jobs` here, or a `RayEngine`); returns counts and the
+    failures (video, error).
 
     A second batch on the same CSV is refused while this one runs. On Ctrl-C the rows written
     so far stay (KeyboardInterrupt is re-raised); re-running resumes.
@@ -220,7 +260,7 @@ def score_batch(
     failures: list[tuple[str, str]] = []
     try:
         todo = [str(v) for v in videos if str(v) not in output.done]
-        for video, result, error in run_jobs(job or ScoreJob(), todo, workers, _crashed):
+        for video, result, error in engine(job or ScoreJob(), todo, workers, _crashed):
             output.write(video, result, error)
             if error:
                 failures.append((video, error))

@@ -32,6 +32,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "talkscore.json"
 REDUCER_FILE = "reducer.safetensors"
+CHECKPOINT_FILES = (WEIGHTS_FILE, METADATA_FILE, REDUCER_FILE)
 #: The bundled default model (built by examples/train_default_model.py; see its MODEL_CARD.md).
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
 
@@ -75,7 +76,7 @@ def save_checkpoint(
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The checkpoint's metadata, checked to be ours."""
-    file = _folder(path) / METADATA_FILE
+    file = checkpoint_folder(path) / METADATA_FILE
     if not file.is_file():
         raise CheckpointError(f"{file.parent} is not a talkscore checkpoint (no {METADATA_FILE})")
     try:
@@ -101,7 +102,7 @@ def load_model(
     """Rebuild the model saved at `path` (a checkpoint folder or a file inside it; None: the
     bundled default model), in eval mode. The metadata is available as `model.metadata`.
     """
-    folder = _folder(path)
+    folder = checkpoint_folder(path)
     meta = read_metadata(folder)
     try:
         config = ModelConfig.from_dict(meta["model_config"])
@@ -119,7 +120,7 @@ def load_model(
 
 def load_reducer(path: str | Path | None = None) -> Reducer | None:
     """The checkpoint's feature reducer, or None when it was trained on ready-made features."""
-    file = _folder(path) / REDUCER_FILE
+    file = checkpoint_folder(path) / REDUCER_FILE
     if not file.is_file():
         return None
     try:
@@ -128,7 +129,8 @@ def load_reducer(path: str | Path | None = None) -> Reducer | None:
         raise CheckpointError(f"{file}: {exc}") from None
 
 
-def _folder(path: str | Path | None) -> Path:
+def checkpoint_folder(path: str | Path | None) -> Path:
+    """The folder of the checkpoint at `path` (a folder or a file in it; None: the bundled one)."""
     if path is None:
         if not (DEFAULT_MODEL / WEIGHTS_FILE).is_file():
             raise CheckpointError(

@@ -120,6 +120,23 @@ def models_fetch() -> None:
     console.print(f"face model saved to {path}", markup=False, soft_wrap=True)
 
 
+ENGINE_HELP = "local (worker processes here) or ray (a Ray cluster; pip install talkscore[ray])."
+ADDRESS_HELP = "Ray: address of a running cluster (default: start one on this machine)."
+
+
+def _engine(name: str, address: str | None, cpus: float, gpus: float):
+    """The function that runs jobs: worker processes here, or Ray."""
+    if name == "local":
+        from talkscore.pool import run_jobs
+
+        return run_jobs
+    if name != "ray":
+        fail(f"--engine must be local or ray, got {name!r}", code=2)
+    from talkscore.ray_engine import RayEngine
+
+    return RayEngine(address, cpus, gpus)
+
+
 @app.command()
 def extract(
     paths: list[Path] = typer.Argument(..., help="Video files or folders of videos."),
@@ -133,8 +150,12 @@ def extract(
     workers: int = typer.Option(1, min=1, help="Worker processes."),
     recursive: bool = typer.Option(False, help="Look for videos in sub-folders too."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    engine: str = typer.Option("local", help=ENGINE_HELP),
+    address: str = typer.Option(None, help=ADDRESS_HELP),
+    cpus_per_task: float = typer.Option(1.0, min=0.1, help="Ray: CPUs per worker."),
+    gpus_per_task: float = typer.Option(0.0, min=0.0, help="Ray: GPUs per worker."),
 ) -> None:
-    """Extract the four modality streams and diagnostics of videos into a cache folder."""
+    """Extract the modality streams and diagnostics of videos into a cache folder."""
     from talkscore.extract_batch import extract_videos, find_videos
     from talkscore.extraction import ExtractionSettings
 
@@ -153,6 +174,7 @@ def extract(
             results = extract_videos(
                 videos, out, settings, face_model, workers,
                 on_result=lambda _: progress.advance(task),
+                engine=_engine(engine, address, cpus_per_task, gpus_per_task),
             )  # fmt: skip
         except Exception as exc:
             from talkscore.extract_batch import error_line
@@ -314,6 +336,10 @@ def batch(
     face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
     max_seconds: float = typer.Option(None, min=0.5, help=MAX_SECONDS_HELP),
     report_dir: Path = typer.Option(None, help="Also write an HTML report per video here."),
+    engine: str = typer.Option("local", help=ENGINE_HELP),
+    address: str = typer.Option(None, help=ADDRESS_HELP),
+    cpus_per_task: float = typer.Option(1.0, min=0.1, help="Ray: CPUs per worker."),
+    gpus_per_task: float = typer.Option(0.0, min=0.0, help="Ray: GPUs per worker."),
 ) -> None:
     """Score many videos into a CSV; re-running skips videos already in it."""
     from talkscore.batch import ScoreJob, score_batch
@@ -323,13 +349,16 @@ def batch(
     if not videos:
         fail("no videos found in the given paths", code=2)
     job = ScoreJob(_text(model), _text(face_model), max_seconds, _text(report_dir))
+    run = _engine(engine, address, cpus_per_task, gpus_per_task)
+    if engine == "ray":
+        job = _run_library(job.packed)  # the model travels once, through Ray's object store
     interrupted = False
     with _progress(False) as progress:
         bar = progress.add_task("scoring", total=len(videos))
         try:
             summary, error = _attempt(
                 lambda: score_batch(
-                    videos, csv_out, jsonl, job, workers, lambda *_: progress.advance(bar)
+                    videos, csv_out, jsonl, job, workers, lambda *_: progress.advance(bar), run
                 )
             )
         except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -85,19 +85,22 @@ def extract_videos(
     face_model: str | Path | None = None,
     workers: int = 1,
     on_result: Callable[[ExtractResult], None] | None = None,
+    engine: Callable[..., Iterator[ExtractResult]] = run_jobs,
 ) -> list[ExtractResult]:
     """Extract every video into `out` (skipping cached ones); results in input order,
     `on_result` called as each finishes.
 
     Backends are loaded once per worker process. Setup errors (no face model, unknown backend)
     raise before any video is touched; a worker process that dies fails only its video.
+    `engine` runs the jobs: `pool.run_jobs` here, or a `RayEngine` (then `out`, the videos and
+    the face model must be at the same paths on every node).
     """
     settings = settings or ExtractionSettings()
     face = str(face_model) if face_model else None
     make = partial(_Job, str(out), settings, face)
     order = {str(v): i for i, v in enumerate(videos)}
     results = []
-    for result in run_jobs(make, list(order), workers, _crashed):
+    for result in engine(make, list(order), workers, _crashed):
         results.append(result)
         if on_result:
             on_result(result)

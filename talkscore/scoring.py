@@ -176,9 +176,11 @@ class Scorer:
         face_model: str | Path | None = None,
         visual: str | None = None,
         audio: str | None = None,
+        name: str | None = None,
     ) -> None:
-        """`visual`/`audio`, when given, must be the backends the checkpoint was trained on."""
-        self.checkpoint = "default" if checkpoint is None else str(checkpoint)
+        """`visual`/`audio`, when given, must be the backends the checkpoint was trained on;
+        `name` is what results call the model (default: the checkpoint's path, or "default")."""
+        self.checkpoint = name or ("default" if checkpoint is None else str(checkpoint))
         self.model = load_model(checkpoint, device)
         reducer = load_reducer(checkpoint)
         if reducer is None or "extraction" not in self.model.metadata:
