@@ -188,17 +188,35 @@ def test_a_failing_writer_keeps_the_rows_before_and_resumes(tmp_path, monkeypatc
     assert summary["skipped"] == 2 and summary["scored"] == 3 and len(read_rows(out)) == 5
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 64 KiB tmpfs (skipped where it cannot be mounted)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+def _tmpfs(folder: Path, options: str):
+    """Mount a tmpfs on `folder` for the test (skipped where that is not allowed)."""
+    folder.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                           capture_output=True)  # fmt: skip
     if made.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs."""
+    yield from _tmpfs(tmp_path / "tiny", "size=64k")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    """A read-only tmpfs: not writable, even for root."""
+    yield from _tmpfs(tmp_path / "ro", "ro,size=64k")
+
+
+def test_read_only_output_folder_is_one_error_line_even_for_root(read_only_disk, tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"")
+    out = read_only_disk / "out.csv"
+    result = runner.invoke(app, ["batch", str(tmp_path / "a.mp4"), "--csv", str(out)])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: cannot write {out}: Read-only file system")
 
 
 def test_a_full_disk_stops_with_one_message_and_no_broken_rows(tiny_disk, tmp_path):

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -48,13 +49,21 @@ def test_nothing_imports_ray_without_the_ray_engine():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_ray_rows_equal_the_local_engines(folder, face_model, tmp_path):
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray instance (loopback, 2 CPUs) for this module's in-process tests."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    yield
+    ray.shutdown()
+
+
+def test_ray_rows_equal_the_local_engines(local_ray, folder, face_model, tmp_path):
     from talkscore.ray_engine import RayEngine
 
     videos = sorted(folder.iterdir())
     job = ScoreJob(face_model=str(face_model), max_seconds=1.5)
     local = score_batch(videos, tmp_path / "local.csv", job=job, workers=1, engine=run_jobs)
-    engine = RayEngine(local_cpus=2)
+    engine = RayEngine()  # uses the running instance
     remote = score_batch(videos, tmp_path / "ray.csv", job=job.packed(), workers=2, engine=engine)
     assert local["scored"] == remote["scored"] == 3 and len(remote["failures"]) == 1
     here, there = rows(tmp_path / "local.csv"), rows(tmp_path / "ray.csv")
@@ -86,3 +95,19 @@ def test_a_ray_batch_stopped_halfway_resumes(folder, face_model, tmp_path):
     assert again.exit_code == 1  # the corrupt file
     names = [Path(r["video"]).name for r in csv.DictReader(out.open())]
     assert sorted(names) == ["a.mp4", "b.mp4", "c.mp4", "corrupt.mp4"]
+
+
+def test_ray_extraction_equals_the_local_one(local_ray, clips_dir, face_model, tmp_path):
+    from talkscore.extract_batch import extract_videos
+    from talkscore.extraction import VideoFeatures
+    from talkscore.ray_engine import RayEngine
+
+    videos = [clips_dir / CLIP, tmp_path / "corrupt.mp4"]
+    videos[1].write_bytes(b"\x00" * 1000)
+    here = extract_videos(videos, tmp_path / "local", face_model=face_model)
+    there = extract_videos(videos, tmp_path / "ray", face_model=face_model, workers=2,
+                           engine=RayEngine())  # fmt: skip
+    assert [r.status for r in there] == [r.status for r in here] == ["extracted", "failed"]
+    a, b = (VideoFeatures.load(r[0].features) for r in (here, there))
+    for modality, stream in a.streams.items():
+        np.testing.assert_allclose(stream, b.streams[modality], rtol=1e-3, atol=1e-3)

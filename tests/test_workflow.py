@@ -202,8 +202,9 @@ def test_score_command_gives_the_documented_json(run, clips_dir, face_model):
     report = json.loads(result.stdout)
     assert set(report) == {
         "video", "model", "scores", "std", "gates", "diagnostics", "unscored", "warnings",
+        "timeline",
     }  # fmt: skip
-    assert report["unscored"] == {} and report["warnings"] == []
+    assert report["unscored"] == {} and report["warnings"] == [] and report["timeline"] is None
     assert set(report["scores"]) == set(report["std"]) == {
         "lip_sync", "expression", "audio_quality", "cross_modal", "overall",
     }  # fmt: skip
