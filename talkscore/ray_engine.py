@@ -10,6 +10,7 @@ imports Ray until a Ray engine runs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -37,12 +38,11 @@ class RayEngine:
         ray = _import_ray()
         started = not ray.is_initialized()
         if started:
-            local = (
-                {}
-                if self.address
-                else {"num_cpus": self.local_cpus, "_node_ip_address": "127.0.0.1"}
-            )
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **local)
+            here = {"num_cpus": self.local_cpus, "_node_ip_address": "127.0.0.1"}
+            ray.init(
+                address=self.address, include_dashboard=False, log_to_driver=False,
+                logging_level=logging.WARNING, **({} if self.address else here),
+            )  # fmt: skip
         try:
             yield from self._run(ray, ray.put(make), list(videos), max(1, workers), crashed)
         finally:
