@@ -175,6 +175,7 @@ def extract(
                 videos, out, settings, face_model, workers,
                 on_result=lambda _: progress.advance(task),
                 engine=_engine(engine, address, cpus_per_task, gpus_per_task),
+                ship_face_model=engine == "ray",
             )  # fmt: skip
         except Exception as exc:
             from talkscore.extract_batch import error_line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -10,6 +11,7 @@ from typing import Any
 
 from talkscore.errors import TalkscoreError
 from talkscore.extraction import ExtractionSettings, Extractor, FeatureCache, VideoFeatures
+from talkscore.extractors.face import resolve_face_model
 from talkscore.pool import run_jobs
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -78,6 +80,20 @@ class _Job:
             return ExtractResult(video, "failed", error=error_line(exc))
 
 
+@dataclass(frozen=True)
+class _ShippedJob:
+    """Builds a `_Job` from a face model that travels with it as bytes (Ray's object store)."""
+
+    out: str
+    settings: ExtractionSettings
+    face_model: bytes
+
+    def __call__(self) -> _Job:
+        path = Path(tempfile.mkdtemp(prefix="talkscore-job-")) / "face_landmarker.task"
+        path.write_bytes(self.face_model)
+        return _Job(self.out, self.settings, str(path))
+
+
 def extract_videos(
     videos: list[Path],
     out: str | Path,
@@ -86,18 +102,22 @@ def extract_videos(
     workers: int = 1,
     on_result: Callable[[ExtractResult], None] | None = None,
     engine: Callable[..., Iterator[ExtractResult]] = run_jobs,
+    ship_face_model: bool = False,
 ) -> list[ExtractResult]:
     """Extract every video into `out` (skipping cached ones); results in input order,
     `on_result` called as each finishes.
 
     Backends are loaded once per worker process. Setup errors (no face model, unknown backend)
     raise before any video is touched; a worker process that dies fails only its video.
-    `engine` runs the jobs: `pool.run_jobs` here, or a `RayEngine` (then `out`, the videos and
-    the face model must be at the same paths on every node).
+    `engine` runs the jobs: `pool.run_jobs` here, or a `RayEngine` (then `out` and the videos
+    must be at the same paths on every node; `ship_face_model` sends the face model with the
+    job, once, instead).
     """
     settings = settings or ExtractionSettings()
     face = str(face_model) if face_model else None
     make = partial(_Job, str(out), settings, face)
+    if ship_face_model:
+        make = _ShippedJob(str(out), settings, resolve_face_model(face).read_bytes())
     order = {str(v): i for i, v in enumerate(videos)}
     results = []
     for result in engine(make, list(order), workers, _crashed):

@@ -106,7 +106,7 @@ def test_ray_extraction_equals_the_local_one(local_ray, clips_dir, face_model, t
     videos[1].write_bytes(b"\x00" * 1000)
     here = extract_videos(videos, tmp_path / "local", face_model=face_model)
     there = extract_videos(videos, tmp_path / "ray", face_model=face_model, workers=2,
-                           engine=RayEngine())  # fmt: skip
+                           engine=RayEngine(), ship_face_model=True)  # fmt: skip
     assert [r.status for r in there] == [r.status for r in here] == ["extracted", "failed"]
     a, b = (VideoFeatures.load(r[0].features) for r in (here, there))
     for modality, stream in a.streams.items():
