@@ -7,7 +7,6 @@ import contextlib
 import csv
 import fcntl
 import json
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -18,11 +17,12 @@ from talkscore.checkpoint import CHECKPOINT_FILES, checkpoint_folder
 from talkscore.errors import TalkscoreError
 from talkscore.extract_batch import error_line
 from talkscore.extractors.face import resolve_face_model
-from talkscore.files import atomic_write
+from talkscore.files import atomic_write, unpack
 from talkscore.jsonable import jsonable
+from talkscore.paths import FACE_MODEL_FILENAME
 from talkscore.pool import Make, run_jobs
 from talkscore.report import report_name, write_index, write_report
-from talkscore.scoring import Scorer, VideoScore
+from talkscore.scoring import Scorer, VideoScore, model_label
 from talkscore.tasks import TASKS
 from talkscore.timeline import Timeline
 
@@ -171,7 +171,6 @@ class ScoreJob:
     face_model: str | None = None
     max_seconds: float | None = None
     report_dir: str | None = None  # also write each video's HTML report here
-
     model_name: str | None = None  # what rows call the model (default: the checkpoint)
 
     def __call__(self) -> Callable[[str], tuple[str, VideoScore | None, str | None]]:
@@ -184,7 +183,7 @@ class ScoreJob:
         folder = checkpoint_folder(self.checkpoint)
         files = {n: (folder / n).read_bytes() for n in CHECKPOINT_FILES if (folder / n).is_file()}
         face = resolve_face_model(self.face_model).read_bytes()
-        name = self.model_name or ("default" if self.checkpoint is None else self.checkpoint)
+        name = self.model_name or model_label(self.checkpoint)
         return PackedScoreJob(files, face, self.max_seconds, self.report_dir, name)
 
 
@@ -199,15 +198,11 @@ class PackedScoreJob:
     model_name: str
 
     def __call__(self) -> Callable[[str], tuple[str, VideoScore | None, str | None]]:
-        folder = Path(tempfile.mkdtemp(prefix="talkscore-job-"))  # kept while the worker lives
-        (folder / "checkpoint").mkdir()
-        for name, data in self.files.items():
-            (folder / "checkpoint" / name).write_bytes(data)
-        face = folder / "face_landmarker.task"
-        face.write_bytes(self.face_model)
+        checkpoint = {f"checkpoint/{name}": data for name, data in self.files.items()}
+        folder = unpack({**checkpoint, FACE_MODEL_FILENAME: self.face_model})
         job = ScoreJob(
-            str(folder / "checkpoint"), str(face), self.max_seconds, self.report_dir,
-            self.model_name,
+            str(folder / "checkpoint"), str(folder / FACE_MODEL_FILENAME), self.max_seconds,
+            self.report_dir, self.model_name,
         )  # fmt: skip
         return job()
 

@@ -110,8 +110,7 @@ def iter_frames(
     (with a logged warning), skipping undecodable packets; DecodeError only when no frame
     decodes at all.
     """
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    _positive(fps, "fps")
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be a positive number of pixels or None, got {max_side}")
     info = probe(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -12,6 +11,8 @@ from typing import Any
 from talkscore.errors import TalkscoreError
 from talkscore.extraction import ExtractionSettings, Extractor, FeatureCache, VideoFeatures
 from talkscore.extractors.face import resolve_face_model
+from talkscore.files import unpack
+from talkscore.paths import FACE_MODEL_FILENAME
 from talkscore.pool import run_jobs
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -89,9 +90,8 @@ class _ShippedJob:
     face_model: bytes
 
     def __call__(self) -> _Job:
-        path = Path(tempfile.mkdtemp(prefix="talkscore-job-")) / "face_landmarker.task"
-        path.write_bytes(self.face_model)
-        return _Job(self.out, self.settings, str(path))
+        folder = unpack({FACE_MODEL_FILENAME: self.face_model})
+        return _Job(self.out, self.settings, str(folder / FACE_MODEL_FILENAME))
 
 
 def extract_videos(

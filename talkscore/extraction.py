@@ -229,12 +229,13 @@ class Extractor:
         names["visual"] = self.visual.feature_names()
         streams["audio"], masks["audio"] = self._audio_stream(audio, num_frames, speech_quality)
         names["audio"] = [*self.audio.feature_names(), *DNSMOS_NAMES]
-        sync = self._sync(track, audio, num_frames)
+        envelope = None if audio is None else speech_envelope(audio, SAMPLE_RATE, num_frames, s.fps)
+        sync = self._sync(track, envelope)
         learned, streams["sync"], masks["sync"], extras = self._learned_sync(
             track, audio, num_frames
         )
         landmarks = streams["keypoint"].reshape(num_frames, KEYPOINT_DIM // 3, 3)
-        extras |= self._signals(track, landmarks, audio)
+        extras |= self._signals(track, landmarks, envelope)
         names["sync"] = list(SYNC_STREAM_NAMES)
         diagnostics = {
             "video": info.to_dict(),
@@ -361,28 +362,31 @@ class Extractor:
         }
         return score.to_dict(), score.stream, score.valid.copy(), extras
 
+    @staticmethod
     def _signals(
-        self, track: FaceTrack, landmarks: np.ndarray, audio: np.ndarray | None
+        track: FaceTrack, landmarks: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None
     ) -> dict[str, np.ndarray]:
-        """Mouth opening (from normalised `landmarks`), speech envelope and face boxes per
-        frame (for reports)."""
-        n = len(track.mask)
-        envelope = np.full(n, np.nan, np.float32)
-        if audio is not None:
-            level, has_audio = speech_envelope(audio, SAMPLE_RATE, n, self.settings.fps)
-            envelope[has_audio] = level[has_audio]
+        """Mouth opening (from normalised `landmarks`), speech envelope (`speech_envelope`'s
+        level and frames with audio; None without audio) and face boxes per frame (for
+        reports)."""
+        speech = np.full(len(track.mask), np.nan, np.float32)
+        if envelope is not None:
+            level, heard = envelope
+            speech[heard] = level[heard]
         return {
             "mouth_opening": mouth_opening(landmarks).astype(np.float32),
-            "speech_envelope": envelope,
+            "speech_envelope": speech,
             "face_box": track.boxes.astype(np.float32),
         }
 
-    def _sync(self, track: FaceTrack, audio: np.ndarray | None, num_frames: int) -> SyncEstimate:
-        s = self.settings
-        if audio is None or not track.blendshape_names:
+    def _sync(
+        self, track: FaceTrack, envelope: tuple[np.ndarray, np.ndarray] | None
+    ) -> SyncEstimate:
+        """The correlation diagnostic, from the mouth and `speech_envelope`'s output."""
+        if envelope is None or not track.blendshape_names:
             return SyncEstimate(0, 0.0, 0.0, np.full(2 * MAX_LAG + 1, np.nan))
-        envelope, has_audio = speech_envelope(audio, SAMPLE_RATE, num_frames, s.fps)
-        return estimate_offset(mouth_signals(track), track.mask, envelope, has_audio, s.fps)
+        level, heard = envelope
+        return estimate_offset(mouth_signals(track), track.mask, level, heard, self.settings.fps)
 
 
 def peak_dbfs(audio: np.ndarray) -> float:

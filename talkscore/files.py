@@ -1,4 +1,5 @@
-"""Writing files so that a crash or a full disk never leaves half a file behind."""
+"""Writing files so that a crash or a full disk never leaves half a file behind, and
+unpacking files that travelled as bytes (to Ray workers)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def unpack(files: dict[str, bytes]) -> Path:
+    """Write `files` (relative path -> bytes) into a new temporary folder and return it; the
+    folder stays for the life of the process that uses it."""
+    folder = Path(tempfile.mkdtemp(prefix="talkscore-job-"))
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder

@@ -166,6 +166,11 @@ def window(sample: Sample, start: int, end: int) -> Sample:
     )
 
 
+def model_label(checkpoint: str | Path | None) -> str:
+    """What results call a checkpoint: its path, or "default" for the bundled model."""
+    return "default" if checkpoint is None else str(checkpoint)
+
+
 class Scorer:
     """A checkpoint ready to score videos (the backends are loaded once)."""
 
@@ -180,7 +185,7 @@ class Scorer:
     ) -> None:
         """`visual`/`audio`, when given, must be the backends the checkpoint was trained on;
         `name` is what results call the model (default: the checkpoint's path, or "default")."""
-        self.checkpoint = name or ("default" if checkpoint is None else str(checkpoint))
+        self.checkpoint = name or model_label(checkpoint)
         self.model = load_model(checkpoint, device)
         reducer = load_reducer(checkpoint)
         if reducer is None or "extraction" not in self.model.metadata:
