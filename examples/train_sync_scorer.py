@@ -1,6 +1,6 @@
 """Rebuild the shipped sync scorer (talkscore/assets/sync_scorer.*) from the shared clips.
 
-Run from the repository root (about 8 minutes on two CPU cores):
+Run from the repository root (about 12 minutes on two CPU cores):
 
     python examples/train_sync_scorer.py                      # writes talkscore/assets/
     python examples/train_sync_scorer.py --steps 300 --out /tmp/sync.safetensors   # a quick try
@@ -60,6 +60,7 @@ def speech_clips(data: Path) -> list[Path]:
 def prepare(path: Path) -> dict | None:
     """Face track + audio -> sync streams of one clip (None when unusable)."""
     from talkscore.decoding import iter_frames, read_audio
+    from talkscore.extractors.av_sync import estimate_offset, mouth_signals, speech_envelope
     from talkscore.extractors.face import FaceTracker, resolve_face_model
     from talkscore.extractors.sync_scorer import audio_features, mouth_features
 
@@ -80,6 +81,8 @@ def prepare(path: Path) -> dict | None:
         for snr in SNRS_DB
     ]
     streams = [audio_features(v.astype(np.float32), 16000, len(mouth), FPS) for v in variants]
+    envelope, heard = speech_envelope(audio, 16000, len(mouth), FPS)
+    correlation = estimate_offset(mouth_signals(track), track.mask, envelope, heard, FPS)
     return {
         "name": path.name,
         "identity": identity(path.name),
@@ -88,13 +91,44 @@ def prepare(path: Path) -> dict | None:
         "mouth_ok": mouth_ok,
         "audio": [s[0] for s in streams],
         "audio_ok": streams[0][1],
+        "correlation_offset": correlation.offset_frames,
     }
+
+
+#: correlation-diagnostic lags beyond this many frames are taken as failures of the diagnostic
+PLAUSIBLE_LAG = 5
+
+
+def against_correlation(details: dict, correlation: dict[str, int]) -> dict:
+    """How the scorer's offsets compare with the independent correlation diagnostic's, on the
+    clips where that diagnostic is plausible. The mouth opens before the sound starts, so the
+    diagnostic's lag of an in-sync clip is not 0: its median over the clips is taken as its 0."""
+    names = [n for n in details if abs(correlation[n]) <= PLAUSIBLE_LAG]
+    learned = np.array([details[n]["offset_frames"] for n in names])
+    lags = np.array([correlation[n] for n in names])
+    relative = lags - np.median(lags)
+    return {
+        "clips": len(names),
+        "correlation_zero_lag": float(np.median(lags)),
+        "pearson": round(float(np.corrcoef(learned, lags)[0, 1]), 3),
+        "scorer_within_1_of_correlation": round(float(np.mean(abs(learned - relative) <= 1)), 3),
+        "correlation_within_1_of_0": round(float(np.mean(abs(relative) <= 1)), 3),
+        "scorer_within_1_of_0": round(float(np.mean(abs(learned) <= 1)), 3),
+    }
+
+
+def streams_of(prepared: dict):
+    """(ClipStreams, correlation-diagnostic offset) of one `prepare` result."""
+    from talkscore.sync_training import ClipStreams
+
+    fields = dict(prepared)
+    correlation = fields.pop("correlation_offset")
+    return ClipStreams(**fields), correlation
 
 
 def lip_preference_agreement(scorer, pool) -> dict | None:
     """Share of ADTH-QA's clear lip preferences the zero-lag confidence orders as raters did."""
     from talkscore.datasets import preference_agreement, read_preferences
-    from talkscore.sync_training import ClipStreams
 
     csv_path = DATA / "adthqa_dev" / "preferences.csv"
     if not csv_path.is_file():
@@ -103,7 +137,7 @@ def lip_preference_agreement(scorer, pool) -> dict | None:
     videos = sorted({v for p in pairs for v in (p.video_a, p.video_b)})
     confidence = {}
     for video, prepared in zip(videos, pool.map(prepare, videos), strict=True):
-        clip = ClipStreams(**prepared)
+        clip, _ = streams_of(prepared)
         score = scorer.score_streams(clip.mouth, clip.mouth_ok, clip.audio[0], clip.audio_ok, FPS)
         confidence[video] = score.zero_lag_confidence
     return preference_agreement(pairs, lambda video, task: confidence[video])["lip"]
@@ -113,8 +147,8 @@ def main() -> None:
     from talkscore.extractors.sync_scorer import ASSET, SyncScorer
     from talkscore.models.sync import SyncConfig
     from talkscore.sync_training import (
-        ClipStreams,
         SyncTrainConfig,
+        cross_validate_sync,
         evaluate_sync,
         stretch,
         train_sync_net,
@@ -125,19 +159,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=SyncTrainConfig.steps)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--folds", type=int, default=4, help="identity folds of the cross-validation (0: none)"
+    )
     args = parser.parse_args()
 
     paths = speech_clips(DATA)
     with ProcessPoolExecutor(args.workers) as pool:
-        prepared = [c for c in pool.map(prepare, paths) if c is not None]
-    clips = [ClipStreams(**c) for c in prepared]
+        clips, correlation = zip(
+            *[streams_of(c) for c in pool.map(prepare, paths) if c is not None], strict=True
+        )
+    correlation = dict(zip((c.name for c in clips), correlation, strict=True))
     people = sorted({c.identity for c in clips})
     held = set(
         np.random.default_rng(args.seed).permutation(people)[: round(HELD_OUT_SHARE * len(people))]
     )
     train = [c for c in clips if c.identity not in held]
     test = [c for c in clips if c.identity in held]
-    train += [stretch(c, factor) for c in train for factor in SPEEDS]  # speed jitter
     print(f"{len(clips)} clips, {len(people)} identities; train {len(train)}, held out {len(test)}")
 
     def report(step: int, loss: float) -> None:
@@ -147,9 +185,20 @@ def main() -> None:
     shares = {"real": REAL_SHARE, "generated": 1 - REAL_SHARE}
     config = SyncConfig()
     train_config = SyncTrainConfig(steps=args.steps, seed=args.seed, source_shares=shares)
-    scorer = SyncScorer(train_sync_net(train, config, train_config, report))
+
+    def fit(chosen: list) -> SyncScorer:
+        chosen = chosen + [stretch(c, factor) for c in chosen for factor in SPEEDS]  # speed jitter
+        return SyncScorer(train_sync_net(chosen, config, train_config, report))
+
+    scorer = fit(train)
     result = evaluate_sync(scorer, test, fps=FPS)
     print(result)
+    crossed = None
+    if args.folds:
+        crossed = asdict(cross_validate_sync(list(clips), fit, args.folds, args.seed, FPS))
+        crossed |= {"folds": args.folds}
+        crossed["against_correlation"] = against_correlation(crossed["details"], correlation)
+        print({k: v for k, v in crossed.items() if k != "details"})
     with ProcessPoolExecutor(args.workers) as pool:
         lip = lip_preference_agreement(scorer, pool)
     print(f"ADTH-QA clear lip preferences agreement: {lip}")
@@ -158,8 +207,10 @@ def main() -> None:
         {
             "training": asdict(train_config),
             "held_out_identities": sorted(held),
-            "train_clips": sorted({c.name.split("@")[0] for c in train}),
+            "train_clips": sorted(c.name for c in train),
             "held_out": asdict(result),
+            "cross_validation": crossed,
+            "correlation_diagnostic_offsets": correlation,
             "adthqa_lip_agreement": lip,
         },
     )

@@ -150,6 +150,10 @@ def shift_audio(clip: ClipStreams, frames: int) -> tuple[np.ndarray, np.ndarray]
     return out, out_ok
 
 
+SHIFTS = (2, -2, 4, -4, 8, -8)  # frames the audio is delayed by in the checks
+WINDOW_FRAMES = 50  # 2 s windows at 25 fps
+
+
 @dataclass
 class SyncEvaluation:
     """How well a scorer recovers known offsets on held-out clips (every number is a share)."""
@@ -159,40 +163,103 @@ class SyncEvaluation:
     unshifted_within_1: float  # unshifted clips whose offset is within +-1 frame
     foreign_lower_confidence: float  # foreign audio scores lower confidence than the own audio
     clips: int = 0
+    # clip name -> {"offset_frames", "confidence"} of the unshifted clip
     details: dict = field(default_factory=dict)
 
 
 def evaluate_sync(
     scorer: SyncScorer,
     clips: Sequence[ClipStreams],
-    shifts: Sequence[int] = (2, -2, 4, -4, 8, -8),
+    shifts: Sequence[int] = SHIFTS,
     fps: float = 25.0,
-    window_frames: int = 50,
+    window_frames: int = WINDOW_FRAMES,
 ) -> SyncEvaluation:
     """Shift recovery on whole clips and 2 s windows, unshifted offsets, foreign audio."""
-    clip_hits, window_hits, unshifted, foreign = [], [], [], []
-    for index, clip in enumerate(clips):
-        own = scorer.score_streams(clip.mouth, clip.mouth_ok, clip.audio[0], clip.audio_ok, fps)
-        unshifted.append(abs(own.offset_frames) <= 1)
-        for s in shifts:  # delaying the audio by s frames lowers the offset by s
-            audio, ok = shift_audio(clip, s)
-            result = scorer.score_streams(clip.mouth, clip.mouth_ok, audio, ok, fps)
-            clip_hits.append(abs(result.offset_frames - (own.offset_frames - s)) <= 1)
-            window_hits += _window_hits(
-                scorer, clip, audio, ok, own.offset_frames - s, fps, window_frames
-            )
-        other = clips[(index + 1) % len(clips)]
-        n = min(len(clip.mouth), len(other.audio[0]))
-        alien = scorer.score_streams(
-            clip.mouth[:n], clip.mouth_ok[:n], other.audio[0][:n], other.audio_ok[:n], fps
+    checks = [
+        _clip_checks(scorer, clip, clips[(i + 1) % len(clips)], shifts, fps, window_frames)
+        for i, clip in enumerate(clips)
+    ]
+    return _pooled(clips, checks)
+
+
+def identity_folds(clips: Sequence[ClipStreams], folds: int, seed: int = 0) -> list[int]:
+    """Fold index of each clip: identities dealt round-robin in a seeded order, so that no
+    person's clips are in two folds."""
+    people = np.random.default_rng(seed).permutation(sorted({c.identity for c in clips}))
+    if len(people) < folds:
+        raise ValueError(f"{folds} folds need at least {folds} identities, got {len(people)}")
+    fold_of = {person: i % folds for i, person in enumerate(people)}
+    return [fold_of[c.identity] for c in clips]
+
+
+def cross_validate_sync(
+    clips: Sequence[ClipStreams],
+    train: Callable[[list[ClipStreams]], SyncScorer],
+    folds: int = 4,
+    seed: int = 0,
+    fps: float = 25.0,
+    shifts: Sequence[int] = SHIFTS,
+) -> SyncEvaluation:
+    """`evaluate_sync` pooled over identity folds: every clip is scored by a scorer that `train`
+    built without any clip of its person (foreign audio comes from the same fold)."""
+    fold = identity_folds(clips, folds, seed)
+    ordered, checks = [], []
+    for k in range(folds):
+        scorer = train([c for c, f in zip(clips, fold, strict=True) if f != k])
+        held = [c for c, f in zip(clips, fold, strict=True) if f == k]
+        checks += [
+            _clip_checks(scorer, clip, held[(i + 1) % len(held)], shifts, fps, WINDOW_FRAMES)
+            for i, clip in enumerate(held)
+        ]
+        ordered += held
+    return _pooled(ordered, checks)
+
+
+def _clip_checks(
+    scorer: SyncScorer,
+    clip: ClipStreams,
+    other: ClipStreams,
+    shifts: Sequence[int],
+    fps: float,
+    window_frames: int,
+) -> dict:
+    """The checks of one clip: its own offset, shifted copies, `other`'s audio as foreign."""
+    own = scorer.score_streams(clip.mouth, clip.mouth_ok, clip.audio[0], clip.audio_ok, fps)
+    clip_hits, window_hits = [], []
+    for s in shifts:  # delaying the audio by s frames lowers the offset by s
+        audio, ok = shift_audio(clip, s)
+        result = scorer.score_streams(clip.mouth, clip.mouth_ok, audio, ok, fps)
+        clip_hits.append(abs(result.offset_frames - (own.offset_frames - s)) <= 1)
+        window_hits += _window_hits(
+            scorer, clip, audio, ok, own.offset_frames - s, fps, window_frames
         )
-        foreign.append(alien.confidence < own.confidence)
+    n = min(len(clip.mouth), len(other.audio[0]))
+    alien = scorer.score_streams(
+        clip.mouth[:n], clip.mouth_ok[:n], other.audio[0][:n], other.audio_ok[:n], fps
+    )
+    return {
+        "own": own,
+        "clip_hits": clip_hits,
+        "window_hits": window_hits,
+        "foreign_lower": alien.confidence < own.confidence,
+    }
+
+
+def _pooled(clips: Sequence[ClipStreams], checks: Sequence[dict]) -> SyncEvaluation:
+    window_hits = [hit for c in checks for hit in c["window_hits"]]
     return SyncEvaluation(
-        clip_shift_recovered=float(np.mean(clip_hits)),
+        clip_shift_recovered=float(np.mean([hit for c in checks for hit in c["clip_hits"]])),
         window_shift_recovered=float(np.mean(window_hits)) if window_hits else float("nan"),
-        unshifted_within_1=float(np.mean(unshifted)),
-        foreign_lower_confidence=float(np.mean(foreign)),
+        unshifted_within_1=float(np.mean([abs(c["own"].offset_frames) <= 1 for c in checks])),
+        foreign_lower_confidence=float(np.mean([c["foreign_lower"] for c in checks])),
         clips=len(clips),
+        details={
+            clip.name: {
+                "offset_frames": c["own"].offset_frames,
+                "confidence": round(c["own"].confidence, 4),
+            }
+            for clip, c in zip(clips, checks, strict=True)
+        },
     )
 
 

@@ -140,3 +140,39 @@ def test_stretch_keeps_mouth_and_audio_aligned():
     assert np.allclose(slow.mouth, slow.audio[0])
     assert np.allclose(slow.mouth[0], clip.mouth[0]) and np.allclose(slow.mouth[5], clip.mouth[4])
     assert slow.identity == clip.identity and slow.mouth_ok.all()
+
+
+def test_identity_folds_keep_each_person_in_one_fold():
+    from talkscore.sync_training import identity_folds
+
+    clips = [synthetic_clip(seed) for seed in range(9)]
+    for clip in clips:
+        clip.identity = f"p{int(clip.identity) // 3}"  # three people with three clips each
+    fold = identity_folds(clips, 3)
+    assert sorted(fold) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    for person in ("p0", "p1", "p2"):
+        assert len({f for c, f in zip(clips, fold, strict=True) if c.identity == person}) == 1
+    with pytest.raises(ValueError, match="identities"):
+        identity_folds(clips, 4)
+
+
+def test_cross_validation_scores_every_clip_with_a_scorer_that_never_saw_its_person():
+    from talkscore.sync_training import cross_validate_sync
+
+    clips = [synthetic_clip(seed) for seed in range(12)]
+    for clip in clips:
+        clip.identity = f"p{int(clip.identity) // 2}"  # six people, two clips each
+    late = clips[5]
+    late.audio[0], late.audio_ok = shift_audio(late, 4)  # this clip's own audio is 4 frames late
+    seen = []
+
+    def fit(chosen):
+        seen.append({c.identity for c in chosen})
+        return SyncScorer(train_sync_net(chosen, TINY, SyncTrainConfig(steps=200, lr=3e-3)))
+
+    result = cross_validate_sync(clips, fit, folds=3, shifts=(2, -2, 4, -4))
+    assert len(seen) == 3 and all(len(people) == 4 for people in seen)
+    assert set(result.details) == {c.name for c in clips} and result.clips == 12
+    assert result.details[late.name]["offset_frames"] == pytest.approx(-4, abs=1)
+    assert result.unshifted_within_1 <= 11 / 12  # the late clip is counted as a miss
+    assert result.clip_shift_recovered >= 0.8, result
