@@ -75,10 +75,7 @@ def test_ray_rows_equal_the_local_engines(local_ray, folder, face_model, tmp_pat
             assert float(there[name][task]) == pytest.approx(float(here[name][task]), abs=1e-4)
 
 
-def test_a_ray_batch_stopped_halfway_resumes(folder, clips_dir, face_model, tmp_path):
-    extra = [f"more{i}.mp4" for i in range(5)]  # still busy when the starved test sees a row
-    for name in extra:
-        shutil.copy(clips_dir / CLIP, folder / name)
+def test_a_ray_batch_stopped_halfway_resumes(folder, face_model, tmp_path):
     out = tmp_path / "out.csv"
     args = ["batch", str(folder), "--csv", str(out), "--engine", "ray", "--workers", "1"]
     args += ["--max-seconds", "1.5", "--face-model", str(face_model)]
@@ -93,11 +90,11 @@ def test_a_ray_batch_stopped_halfway_resumes(folder, clips_dir, face_model, tmp_
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and "Traceback" not in stderr
     first = rows(out)
-    assert 1 <= len(first) < 9
+    assert 1 <= len(first) < 4
     again = runner.invoke(app, args)
     assert again.exit_code == 1  # the corrupt file
     names = [Path(r["video"]).name for r in csv.DictReader(out.open())]
-    assert sorted(names) == sorted(["a.mp4", "b.mp4", "c.mp4", "corrupt.mp4", *extra])
+    assert sorted(names) == ["a.mp4", "b.mp4", "c.mp4", "corrupt.mp4"]
 
 
 def test_ray_extraction_equals_the_local_one(local_ray, clips_dir, face_model, tmp_path):
