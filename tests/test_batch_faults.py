@@ -14,12 +14,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_process import start_cli
 from typer.testing import CliRunner
 
 from talkscore import batch
@@ -115,8 +115,7 @@ def test_interrupted_batch_keeps_its_rows_and_resumes_without_duplicates(
     out, jsonl = tmp_path / "out.csv", tmp_path / "out.jsonl"
     args = [four_short_clips, "--csv", out, "--jsonl", jsonl, "--max-seconds", "1.5"]
     args = ["batch", *map(str, args), "--face-model", str(face_model), "--workers", str(workers)]
-    command = [sys.executable, "-c", "from talkscore.cli import app; app()", *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_cli(args)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
         if out.is_file() and len(out.read_text().splitlines()) >= 2:  # header + one row

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_process import start_cli
 from typer.testing import CliRunner
 
 from talkscore.batch import ScoreJob, score_batch
@@ -79,8 +80,7 @@ def test_a_ray_batch_stopped_halfway_resumes(folder, face_model, tmp_path):
     out = tmp_path / "out.csv"
     args = ["batch", str(folder), "--csv", str(out), "--engine", "ray", "--workers", "1"]
     args += ["--max-seconds", "1.5", "--face-model", str(face_model)]
-    command = [sys.executable, "-c", "from talkscore.cli import app; app()", *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_cli(args)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
         if out.is_file() and len(out.read_text().splitlines()) >= 2:
