@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from talkscore.extractors.sync_scorer import SyncScorer
+from talkscore.extractors.sync_scorer import SyncScore, SyncScorer
 from talkscore.models.sync import SyncConfig, SyncNet, info_nce_loss, windows
 from talkscore.runtime import seed_everything
 
@@ -175,11 +175,7 @@ def evaluate_sync(
     window_frames: int = WINDOW_FRAMES,
 ) -> SyncEvaluation:
     """Shift recovery on whole clips and 2 s windows, unshifted offsets, foreign audio."""
-    checks = [
-        _clip_checks(scorer, clip, clips[(i + 1) % len(clips)], shifts, fps, window_frames)
-        for i, clip in enumerate(clips)
-    ]
-    return _pooled(clips, checks)
+    return _pooled(clips, _group_checks(scorer, clips, shifts, fps, window_frames))
 
 
 def identity_folds(clips: Sequence[ClipStreams], folds: int, seed: int = 0) -> list[int]:
@@ -207,12 +203,33 @@ def cross_validate_sync(
     for k in range(folds):
         scorer = train([c for c, f in zip(clips, fold, strict=True) if f != k])
         held = [c for c, f in zip(clips, fold, strict=True) if f == k]
-        checks += [
-            _clip_checks(scorer, clip, held[(i + 1) % len(held)], shifts, fps, WINDOW_FRAMES)
-            for i, clip in enumerate(held)
-        ]
+        checks += _group_checks(scorer, held, shifts, fps, WINDOW_FRAMES)
         ordered += held
     return _pooled(ordered, checks)
+
+
+@dataclass
+class _ClipCheck:
+    """The checks of one clip (see `_clip_checks`)."""
+
+    own: SyncScore  # the clip as it is
+    clip_hits: list[bool]  # per applied shift: recovered within +-1 frame
+    window_hits: list[bool]  # the same per 2 s window
+    foreign_lower: bool  # another clip's audio scores lower confidence
+
+
+def _group_checks(
+    scorer: SyncScorer,
+    clips: Sequence[ClipStreams],
+    shifts: Sequence[int],
+    fps: float,
+    window_frames: int,
+) -> list[_ClipCheck]:
+    """`_clip_checks` of every clip, the next clip of the group giving the foreign audio."""
+    return [
+        _clip_checks(scorer, clip, clips[(i + 1) % len(clips)], shifts, fps, window_frames)
+        for i, clip in enumerate(clips)
+    ]
 
 
 def _clip_checks(
@@ -222,7 +239,7 @@ def _clip_checks(
     shifts: Sequence[int],
     fps: float,
     window_frames: int,
-) -> dict:
+) -> _ClipCheck:
     """The checks of one clip: its own offset, shifted copies, `other`'s audio as foreign."""
     own = scorer.score_streams(clip.mouth, clip.mouth_ok, clip.audio[0], clip.audio_ok, fps)
     clip_hits, window_hits = [], []
@@ -237,26 +254,21 @@ def _clip_checks(
     alien = scorer.score_streams(
         clip.mouth[:n], clip.mouth_ok[:n], other.audio[0][:n], other.audio_ok[:n], fps
     )
-    return {
-        "own": own,
-        "clip_hits": clip_hits,
-        "window_hits": window_hits,
-        "foreign_lower": alien.confidence < own.confidence,
-    }
+    return _ClipCheck(own, clip_hits, window_hits, alien.confidence < own.confidence)
 
 
-def _pooled(clips: Sequence[ClipStreams], checks: Sequence[dict]) -> SyncEvaluation:
-    window_hits = [hit for c in checks for hit in c["window_hits"]]
+def _pooled(clips: Sequence[ClipStreams], checks: Sequence[_ClipCheck]) -> SyncEvaluation:
+    window_hits = [hit for c in checks for hit in c.window_hits]
     return SyncEvaluation(
-        clip_shift_recovered=float(np.mean([hit for c in checks for hit in c["clip_hits"]])),
+        clip_shift_recovered=float(np.mean([hit for c in checks for hit in c.clip_hits])),
         window_shift_recovered=float(np.mean(window_hits)) if window_hits else float("nan"),
-        unshifted_within_1=float(np.mean([abs(c["own"].offset_frames) <= 1 for c in checks])),
-        foreign_lower_confidence=float(np.mean([c["foreign_lower"] for c in checks])),
+        unshifted_within_1=float(np.mean([abs(c.own.offset_frames) <= 1 for c in checks])),
+        foreign_lower_confidence=float(np.mean([c.foreign_lower for c in checks])),
         clips=len(clips),
         details={
             clip.name: {
-                "offset_frames": c["own"].offset_frames,
-                "confidence": round(c["own"].confidence, 4),
+                "offset_frames": c.own.offset_frames,
+                "confidence": round(c.own.confidence, 4),
             }
             for clip, c in zip(clips, checks, strict=True)
         },
