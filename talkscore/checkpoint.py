@@ -2,8 +2,9 @@
 for models trained on extracted video features, `reducer.safetensors` (the fitted reduction).
 
 The metadata carries the model config (adaptive projections included, so loading rebuilds the
-exact model), training metrics, versions and whatever later stages add (extractor settings,
-reducer). Nothing is ever unpickled.
+exact model), the number of ensemble members (`ensemble_size`, 1 for a single model), training
+metrics, versions and whatever later stages add (extractor settings, reducer). Nothing is ever
+unpickled.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from safetensors.torch import save_model as _save_weights
 from talkscore.errors import TalkscoreError
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
-from talkscore.models import ModelConfig, TalkingFaceQualityModel
+from talkscore.models import ModelConfig, ModelEnsemble, TalkingFaceQualityModel
 from talkscore.reduction import Reducer
 from talkscore.runtime import resolve_device
 
@@ -36,6 +37,9 @@ CHECKPOINT_FILES = (WEIGHTS_FILE, METADATA_FILE, REDUCER_FILE)
 #: The bundled default model (built by examples/train_default_model.py; see its MODEL_CARD.md).
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
 
+#: What a checkpoint holds: one network or an ensemble of them.
+Model = TalkingFaceQualityModel | ModelEnsemble
+
 
 class CheckpointError(TalkscoreError, ValueError):
     """A path that is not a usable talkscore checkpoint."""
@@ -43,7 +47,7 @@ class CheckpointError(TalkscoreError, ValueError):
 
 def save_checkpoint(
     path: str | Path,
-    model: TalkingFaceQualityModel,
+    model: Model,
     metadata: dict[str, Any] | None = None,
     reducer: Reducer | None = None,
 ) -> Path:
@@ -65,6 +69,7 @@ def save_checkpoint(
             "python": platform.python_version(),
         },
         "model_config": config.to_dict(),
+        "ensemble_size": len(model.members) if isinstance(model, ModelEnsemble) else 1,
     }
     atomic_write(folder / WEIGHTS_FILE, lambda tmp: _save_weights(model, tmp))
     if reducer is not None:
@@ -96,11 +101,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_model(
-    path: str | Path | None = None, device: str | torch.device | None = None
-) -> TalkingFaceQualityModel:
-    """Rebuild the model saved at `path` (a checkpoint folder or a file inside it; None: the
-    bundled default model), in eval mode. The metadata is available as `model.metadata`.
+def load_model(path: str | Path | None = None, device: str | torch.device | None = None) -> Model:
+    """Rebuild the model (or ensemble) saved at `path` (a checkpoint folder or a file inside it;
+    None: the bundled default model), in eval mode. The metadata is available as `model.metadata`.
     """
     folder = checkpoint_folder(path)
     meta = read_metadata(folder)
@@ -108,7 +111,10 @@ def load_model(
         config = ModelConfig.from_dict(meta["model_config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{folder}: invalid model config ({exc})") from None
-    model = TalkingFaceQualityModel(config)
+    size = meta.get("ensemble_size", 1)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise CheckpointError(f"{folder}: invalid ensemble_size {size!r}")
+    model = TalkingFaceQualityModel(config) if size == 1 else ModelEnsemble.build(config, size)
     try:
         _load_weights(model, str(folder / WEIGHTS_FILE), strict=True, device="cpu")
     except (OSError, SafetensorError, RuntimeError) as exc:
