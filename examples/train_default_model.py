@@ -12,6 +12,8 @@ Stages (each reuses what the previous ones left in the work folder, $TALKSCORE_W
 3. loso: leave-one-source-out on ADTH-QA's development half (train without one source's videos and
    preferences, measure agreement on that source's clear pairs, rotate).
 4. ship: train on all of it; write the checkpoint and MODEL_CARD.md beside it.
+The model is an ensemble of MEMBER_SEEDS networks (one training seed each), trained `--workers` at
+a time with one thread each.
 Seeded: the same command gives the same data and, on one machine, the same weights.
 """
 
@@ -256,9 +258,10 @@ TRAINING = {
     "batch_size": 16,
     "lr": 1e-3,
     "patience": 0,
-    "seed": SEED,
     "ranking_pairs": 8,
 }
+#: training seeds of the ensemble members (same data, reducer and windows; one seed each)
+MEMBER_SEEDS = (0, 1, 2)
 MAX_FRAMES = 100  # training videos are cut to seeded 4 s windows (scoring reads whole videos)
 
 
@@ -279,84 +282,127 @@ def window(features, rng: np.random.Generator):
     )
 
 
-def train(rows, pairs, features, out: Path | None = None, metadata: dict | None = None):
-    """Fit the reducer and the model on `rows` (video, labels) and preference `pairs`."""
-    from talkscore.models import ModelConfig, TalkingFaceQualityModel
+def training_set(rows, pairs, features) -> tuple:
+    """The reducer fitted on seeded windows of the `rows` videos, their samples and the
+    preference `pairs` as ranking pairs (windows drawn in sorted video order)."""
     from talkscore.reduction import Reducer, ReductionSettings
     from talkscore.tasks import TASKS
-    from talkscore.training import RankingPair, TrainConfig, Trainer
+    from talkscore.training import RankingPair
 
     rng = np.random.default_rng(SEED)
-    cut = {video: window(features[video], rng) for video in {v for v, _ in rows}}
+    cut = {video: window(features[video], rng) for video in sorted({v for v, _ in rows})}
     reducer = Reducer.fit(
         [(f.streams, f.masks) for f in cut.values()], ReductionSettings(seed=SEED)
     )
     samples = [cut[v].to_sample(labels, str(v), reducer) for v, labels in rows]
     unlabelled = np.full(len(TASKS), np.nan, np.float32)
     ranked = {}
-    for video in {v for p in pairs for v in (p.video_a, p.video_b)}:
+    for video in sorted({v for p in pairs for v in (p.video_a, p.video_b)}):
         ranked[video] = window(features[video], rng).to_sample(unlabelled, str(video), reducer)
     ranking = [
         RankingPair(ranked[p.video_a], ranked[p.video_b], TASKS.index(p.task), p.share_a)
         for p in pairs
     ]
-    model = TalkingFaceQualityModel(ModelConfig(**MODEL))
-    trainer = Trainer(model, TrainConfig(**TRAINING), out, metadata or {}, reducer)
+    return reducer, samples, ranking
+
+
+def fit_member(job: tuple) -> tuple[dict, dict, float]:
+    """Train one member on (samples, ranking, seed), one thread; its config, weights, loss."""
+    import torch
+
+    from talkscore.models import ModelConfig, TalkingFaceQualityModel
+    from talkscore.training import TrainConfig, Trainer
+
+    samples, ranking, seed = job
+    torch.set_num_threads(1)
     started = time.perf_counter()
-
-    def report(record: dict) -> None:
-        if record["epoch"] % 5 == 0:
-            seconds = time.perf_counter() - started
-            print(
-                f"  epoch {record['epoch']}: loss {record['loss']:.3f} ({seconds:.0f} s)",
-                flush=True,
-            )
-
-    result = trainer.fit(samples, None, ranking, report)
-    return trainer, reducer, result
+    model = TalkingFaceQualityModel(ModelConfig(**MODEL))
+    result = Trainer(model, TrainConfig(**{**TRAINING, "seed": seed})).fit(samples, None, ranking)
+    loss = result.history[-1]["loss"]
+    print(f"  member seed {seed}: loss {loss:.3f} ({time.perf_counter() - started:.0f} s)")
+    config = {**model.config.to_dict(), "input_dims": model.input_dims()}
+    return config, model.state_dict(), loss
 
 
-def scores_of(trainer, reducer, features, videos) -> dict:
-    """video -> {task: score} by the trained model, on whole videos."""
+def fit_members(jobs: list[tuple], workers: int) -> list[tuple]:
+    """`fit_member` over `jobs`, `workers` at a time: (`TalkingFaceQualityModel`, final loss)
+    each."""
+    import multiprocessing
+
+    from talkscore.models import ModelConfig, TalkingFaceQualityModel
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        fitted = list(pool.map(fit_member, jobs))
+    members = []
+    for config, state, loss in fitted:
+        member = TalkingFaceQualityModel(ModelConfig.from_dict(config))
+        member.load_state_dict(state)
+        members.append((member.eval(), loss))
+    return members
+
+
+def scores_of(model, reducer, features, videos) -> dict:
+    """video -> {task: score} by `model` (a member or an ensemble), on whole videos."""
     from talkscore.tasks import TASKS
+    from talkscore.training import TrainConfig, Trainer
 
     unlabelled = np.full(len(TASKS), np.nan, np.float32)
     samples = [features[v].to_sample(unlabelled, str(v), reducer) for v in videos]
-    predictions = trainer.predict(samples)
+    predictions = Trainer(model, TrainConfig(device="cpu")).predict(samples)
     return {
         v: dict(zip(TASKS, row.tolist(), strict=True))
         for v, row in zip(videos, predictions.scores, strict=True)
     }
 
 
-def loso(records, features) -> dict:
-    """Leave one ADTH-QA source out, train, score its videos; rotate over the five sources."""
-    from talkscore.datasets import preference_agreement
+def loso(records, features, workers: int) -> dict:
+    """Leave one ADTH-QA source out, train the ensemble, score its videos; rotate over the five
+    sources. Each member is also measured alone (the seed spread)."""
+    from talkscore.models import ModelEnsemble
 
     sources = sorted({adth_source(v) for v in adth_videos()})
     maps = fit_signal_maps(records, features)
-    scores, real_on_top = {}, {}
+    folds = {}
     for source in sources:
         rows = labelled_videos(records, features, maps, leave_out=source)
         pairs = preferences(leave_out=source) + real_over_generated(leave_out=source)
-        trainer, reducer, _ = train(rows, pairs, features)
+        folds[source] = training_set(rows, pairs, features)
+    jobs = [(*folds[s][1:], seed) for s in sources for seed in MEMBER_SEEDS]
+    members = iter(member for member, _loss in fit_members(jobs, workers))
+    scores, per_seed = {}, {seed: {} for seed in MEMBER_SEEDS}
+    for source in sources:
+        reducer = folds[source][0]
         videos = [v for v in adth_videos() if adth_source(v) == source]
-        scores |= scores_of(trainer, reducer, features, videos)
-        real = next(v for v in videos if v.stem.startswith("source__"))
-        real_on_top[source] = all(
-            scores[real]["overall"] > scores[v]["overall"] for v in videos if v != real
-        )
-        print(f"loso {source}: real above all generated on overall: {real_on_top[source]}")
-    agreement = preference_agreement(preferences(), lambda v, task: scores[v][task])
+        fold_members = [next(members) for _ in MEMBER_SEEDS]
+        scores |= scores_of(ModelEnsemble(fold_members), reducer, features, videos)
+        for seed, member in zip(MEMBER_SEEDS, fold_members, strict=True):
+            per_seed[seed] |= scores_of(member, reducer, features, videos)
     report = {
-        "agreement": agreement,
-        "real_on_top": real_on_top,
+        **loso_agreement(scores),
+        "members": {seed: loso_agreement(s) for seed, s in per_seed.items()},
         "signals": signal_agreement(features),
         "scores": {v.name: {t: round(x, 3) for t, x in s.items()} for v, s in scores.items()},
     }
     (WORK / "loso.json").write_text(json.dumps(report, indent=1, default=str))
-    print(json.dumps(report, indent=1, default=str))
+    print(json.dumps({k: v for k, v in report.items() if k != "scores"}, indent=1, default=str))
     return report
+
+
+def loso_agreement(scores: dict) -> dict:
+    """Clear-pair agreement per dimension and, per source, whether its real slice scores above
+    all its generated versions on overall."""
+    from talkscore.datasets import preference_agreement
+
+    real_on_top = {}
+    for source in sorted({adth_source(v) for v in adth_videos()}):
+        videos = [v for v in adth_videos() if adth_source(v) == source]
+        real = next(v for v in videos if v.stem.startswith("source__"))
+        real_on_top[source] = all(
+            scores[real]["overall"] > scores[v]["overall"] for v in videos if v != real
+        )
+    agreement = preference_agreement(preferences(), lambda v, task: scores[v][task])
+    return {"agreement": agreement, "real_on_top": real_on_top}
 
 
 def single_signals(features) -> dict:
@@ -392,13 +438,13 @@ def signal_agreement(features) -> dict:
     return report
 
 
-def held_out_checks(trainer, reducer, records, features) -> dict:
+def held_out_checks(model, reducer, records, features) -> dict:
     """On the held-out real clips: does each check variant lower its task against the clean?"""
     from talkscore.tasks import TASKS
 
     tasks = {"audio_shift": "lip_sync", "noise": "audio_quality", "frozen_face": "expression"}
     held = [r for r in records if r["held_out"]]
-    scores = scores_of(trainer, reducer, features, [Path(r["video"]) for r in held])
+    scores = scores_of(model, reducer, features, [Path(r["video"]) for r in held])
     clean = {r["clip"]: scores[Path(r["video"])] for r in held if r["degradation"] == "clean"}
     checks = {}
     for name, task in tasks.items():
@@ -419,17 +465,20 @@ def held_out_checks(trainer, reducer, records, features) -> dict:
     return checks
 
 
-def ship(records, features, loso_report: dict) -> None:
-    """Train on everything, check on the held-out clips, write the checkpoint and model card."""
-
+def ship(records, features, loso_report: dict, workers: int) -> None:
+    """Train the ensemble on everything, check it on the held-out clips, write the checkpoint
+    and model card."""
     from talkscore.checkpoint import DEFAULT_MODEL, save_checkpoint
     from talkscore.extraction import ExtractionSettings
+    from talkscore.models import ModelEnsemble
 
     maps = fit_signal_maps(records, features)
     rows = labelled_videos(records, features, maps)
     pairs = preferences() + real_over_generated()
-    trainer, reducer, result = train(rows, pairs, features)
-    checks = held_out_checks(trainer, reducer, records, features)
+    reducer, samples, ranking = training_set(rows, pairs, features)
+    fitted = fit_members([(samples, ranking, seed) for seed in MEMBER_SEEDS], workers)
+    model = ModelEnsemble([member for member, _loss in fitted])
+    checks = held_out_checks(model, reducer, records, features)
     metadata = {
         "extraction": ExtractionSettings().key(),
         "reduction": {"explained_variance": reducer.explained_variance()},
@@ -439,12 +488,16 @@ def ship(records, features, loso_report: dict) -> None:
             "preference_pairs": len(preferences()),
             "held_out_clips": list(HELD_OUT),
         },
-        "training": {**TRAINING, "final_loss": result.history[-1]["loss"]},
+        "training": {
+            **TRAINING,
+            "member_seeds": list(MEMBER_SEEDS),
+            "final_loss": [loss for _member, loss in fitted],
+        },
         "signal_maps": maps,
         "leave_one_source_out": loso_report,
         "held_out_checks": checks,
     }
-    save_checkpoint(DEFAULT_MODEL, trainer.model, metadata, reducer)
+    save_checkpoint(DEFAULT_MODEL, model, metadata, reducer)
     write_model_card(DEFAULT_MODEL / "MODEL_CARD.md", metadata, len(records))
     print(json.dumps(checks, indent=1))
 
@@ -453,6 +506,7 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
     from talkscore.degradations import CLEAN_LABEL, DEGRADATIONS
 
     loso = meta["leave_one_source_out"]
+    seeds = [str(seed) for seed in meta["training"]["member_seeds"]]
     lines = [
         "# talkscore default model",
         "",
@@ -488,15 +542,19 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         "",
         "## Leave one source out (ADTH-QA development half, clear pairs)",
         "Trained without one source's videos and preferences, scored on that source, rotated",
-        "over the five sources; agreement pooled over all clear pairs.",
+        "over the five sources; agreement pooled over all clear pairs. The model is an ensemble",
+        f"of {len(seeds)} networks trained alike but for their seed ({', '.join(seeds)}),",
+        "their scores averaged; each member alone shows how much one seed moves the figures.",
         "",
-        "| dimension | task | clear pairs | model | best single signal here |",
-        "|---|---|---|---|---|",
+        "| dimension | task | clear pairs | ensemble | members alone | best single signal here |",
+        "|---|---|---|---|---|---|",
     ]
+    members = loso["members"].values()
     for dim, r in loso["agreement"].items():
         best = max(loso["signals"].items(), key=lambda kv: kv[1].get(dim, 0))
+        alone = " / ".join(f"{m['agreement'][dim]['agreement']:.2f}" for m in members)
         lines.append(
-            f"| {dim} | {r['task']} | {r['pairs']} | {r['agreement']:.2f} | "
+            f"| {dim} | {r['task']} | {r['pairs']} | {r['agreement']:.2f} | {alone} | "
             f"{best[1][dim]:.2f} ({best[0].replace('|', '')}) |"
         )
     on_top = loso["real_on_top"]
@@ -505,7 +563,9 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         f"Real source slice above all four of its generated versions on overall: "
         f"{sum(on_top.values())} of {len(on_top)} sources ("
         + ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in on_top.items())
-        + ").",
+        + "); members alone: "
+        + " / ".join(str(sum(m["real_on_top"].values())) for m in members)
+        + ".",
         "",
         "Every single signal on the same pairs:",
         "",
@@ -558,11 +618,11 @@ def main() -> None:
         return
     features = all_features(records, args.workers)
     if stage in ("all", "loso"):
-        report = loso(records, features)
+        report = loso(records, features, args.workers)
     elif stage == "ship":
         report = json.loads((WORK / "loso.json").read_text())
     if stage in ("all", "ship"):
-        ship(records, features, report)
+        ship(records, features, report, args.workers)
 
 
 if __name__ == "__main__":
