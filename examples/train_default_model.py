@@ -1,6 +1,6 @@
 """Rebuild the bundled default model (talkscore/assets/default_model/) from the shared data.
 
-    python examples/train_default_model.py            # all stages, about an hour on two cores
+    python examples/train_default_model.py            # all stages, about 1.5 hours on two cores
     python examples/train_default_model.py --stage loso   # only the leave-one-source-out table
 
 Stages (each reuses what the previous ones left in the work folder, $TALKSCORE_WORK or
