@@ -91,7 +91,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not a talkscore checkpoint (no format marker)")
     version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not _is_count(version):
         raise CheckpointError(f"{file} has an invalid format_version {version!r}")
     if version > FORMAT_VERSION:
         raise CheckpointError(
@@ -99,6 +99,11 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             f"{FORMAT_VERSION}: upgrade talkscore"
         )
     return meta
+
+
+def _is_count(value: Any) -> bool:
+    """A JSON integer of at least 1 (not a bool, a float or a string)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device | None = None) -> Model:
@@ -112,7 +117,7 @@ def load_model(path: str | Path | None = None, device: str | torch.device | None
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{folder}: invalid model config ({exc})") from None
     size = meta.get("ensemble_size", 1)
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+    if not _is_count(size):
         raise CheckpointError(f"{folder}: invalid ensemble_size {size!r}")
     model = TalkingFaceQualityModel(config) if size == 1 else ModelEnsemble.build(config, size)
     try:
