@@ -259,20 +259,20 @@ TRAINING = {
     "lr": 1e-3,
     "patience": 0,
     "ranking_pairs": 8,
+    "ranking_weight": 3.0,
 }
 #: training seeds of the ensemble members (same data, reducer and windows; one seed each)
 MEMBER_SEEDS = (0, 1, 2)
 MAX_FRAMES = 100  # training videos are cut to seeded 4 s windows (scoring reads whole videos)
+RANKING_WINDOWS = 4  # aligned windows per rated pair
 
 
-def window(features, rng: np.random.Generator):
-    """A copy of `features` cut to a random MAX_FRAMES window (whole when shorter)."""
+def window(features, start: int):
+    """A copy of `features` cut to MAX_FRAMES frames from `start` (whole when shorter)."""
     from dataclasses import replace
 
-    n = features.num_frames
-    if n <= MAX_FRAMES:
+    if features.num_frames <= MAX_FRAMES:
         return features
-    start = int(rng.integers(0, n - MAX_FRAMES + 1))
     cut = slice(start, start + MAX_FRAMES)
     return replace(
         features,
@@ -282,32 +282,53 @@ def window(features, rng: np.random.Generator):
     )
 
 
+def random_start(features, rng: np.random.Generator) -> int:
+    return int(rng.integers(0, max(1, features.num_frames - MAX_FRAMES + 1)))
+
+
+def aligned_starts(frames: int) -> list[int]:
+    """RANKING_WINDOWS evenly spaced window starts over `frames` frames (one when shorter)."""
+    last = max(0, frames - MAX_FRAMES)
+    return sorted({round(x) for x in np.linspace(0, last, RANKING_WINDOWS)})
+
+
 def training_set(rows, pairs, features) -> tuple:
     """The reducer fitted on seeded windows of the `rows` videos, their samples and the
-    preference `pairs` as ranking pairs (windows drawn in sorted video order)."""
+    preference `pairs` as ranking pairs: both videos of a pair share their driving audio, so
+    each pair is compared on RANKING_WINDOWS aligned windows (the same frames of both)."""
     from talkscore.reduction import Reducer, ReductionSettings
     from talkscore.tasks import TASKS
     from talkscore.training import RankingPair
 
     rng = np.random.default_rng(SEED)
-    cut = {video: window(features[video], rng) for video in sorted({v for v, _ in rows})}
+    cut = {}
+    for video in sorted({v for v, _ in rows}):
+        cut[video] = window(features[video], random_start(features[video], rng))
     reducer = Reducer.fit(
         [(f.streams, f.masks) for f in cut.values()], ReductionSettings(seed=SEED)
     )
     samples = [cut[v].to_sample(labels, str(v), reducer) for v, labels in rows]
     unlabelled = np.full(len(TASKS), np.nan, np.float32)
     ranked = {}
-    for video in sorted({v for p in pairs for v in (p.video_a, p.video_b)}):
-        ranked[video] = window(features[video], rng).to_sample(unlabelled, str(video), reducer)
-    ranking = [
-        RankingPair(ranked[p.video_a], ranked[p.video_b], TASKS.index(p.task), p.share_a)
-        for p in pairs
-    ]
+
+    def sample(video: Path, start: int):
+        if (video, start) not in ranked:
+            cut_video = window(features[video], start)
+            ranked[video, start] = cut_video.to_sample(unlabelled, str(video), reducer)
+        return ranked[video, start]
+
+    ranking = []
+    for p in pairs:
+        frames = min(features[p.video_a].num_frames, features[p.video_b].num_frames)
+        for start in aligned_starts(frames):
+            a, b = sample(p.video_a, start), sample(p.video_b, start)
+            ranking.append(RankingPair(a, b, TASKS.index(p.task), p.share_a))
     return reducer, samples, ranking
 
 
-def fit_member(job: tuple) -> tuple[dict, dict, float]:
-    """Train one member on (samples, ranking, seed), one thread; its config, weights, loss."""
+def fit_member(job: tuple) -> tuple:
+    """Train one member on (samples, ranking, seed), one thread: (the model in eval mode, its
+    final loss)."""
     import torch
 
     from talkscore.models import ModelConfig, TalkingFaceQualityModel
@@ -320,40 +341,36 @@ def fit_member(job: tuple) -> tuple[dict, dict, float]:
     result = Trainer(model, TrainConfig(**{**TRAINING, "seed": seed})).fit(samples, None, ranking)
     loss = result.history[-1]["loss"]
     print(f"  member seed {seed}: loss {loss:.3f} ({time.perf_counter() - started:.0f} s)")
-    config = {**model.config.to_dict(), "input_dims": model.input_dims()}
-    return config, model.state_dict(), loss
+    return model, loss
 
 
 def fit_members(jobs: list[tuple], workers: int) -> list[tuple]:
-    """`fit_member` over `jobs`, `workers` at a time: (`TalkingFaceQualityModel`, final loss)
-    each."""
+    """`fit_member` over `jobs`, `workers` at a time (spawned processes)."""
     import multiprocessing
-
-    from talkscore.models import ModelConfig, TalkingFaceQualityModel
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        fitted = list(pool.map(fit_member, jobs))
-    members = []
-    for config, state, loss in fitted:
-        member = TalkingFaceQualityModel(ModelConfig.from_dict(config))
-        member.load_state_dict(state)
-        members.append((member.eval(), loss))
-    return members
+        return list(pool.map(fit_member, jobs))
 
 
-def scores_of(model, reducer, features, videos) -> dict:
-    """video -> {task: score} by `model` (a member or an ensemble), on whole videos."""
+def scores_of(models: list, reducer, features, videos) -> list[dict]:
+    """Per model (a member or an ensemble): video -> {task: score}, on whole videos reduced
+    once for all of them."""
     from talkscore.tasks import TASKS
     from talkscore.training import TrainConfig, Trainer
 
     unlabelled = np.full(len(TASKS), np.nan, np.float32)
     samples = [features[v].to_sample(unlabelled, str(v), reducer) for v in videos]
-    predictions = Trainer(model, TrainConfig(device="cpu")).predict(samples)
-    return {
-        v: dict(zip(TASKS, row.tolist(), strict=True))
-        for v, row in zip(videos, predictions.scores, strict=True)
-    }
+    scores = []
+    for model in models:
+        predictions = Trainer(model, TrainConfig(device="cpu")).predict(samples)
+        scores.append(
+            {
+                v: dict(zip(TASKS, row.tolist(), strict=True))
+                for v, row in zip(videos, predictions.scores, strict=True)
+            }
+        )
+    return scores
 
 
 def loso(records, features, workers: int) -> dict:
@@ -375,9 +392,11 @@ def loso(records, features, workers: int) -> dict:
         reducer = folds[source][0]
         videos = [v for v in adth_videos() if adth_source(v) == source]
         fold_members = [next(members) for _ in MEMBER_SEEDS]
-        scores |= scores_of(ModelEnsemble(fold_members), reducer, features, videos)
-        for seed, member in zip(MEMBER_SEEDS, fold_members, strict=True):
-            per_seed[seed] |= scores_of(member, reducer, features, videos)
+        models = [ModelEnsemble(fold_members), *fold_members]
+        ensemble, *alone = scores_of(models, reducer, features, videos)
+        scores |= ensemble
+        for seed, member_scores in zip(MEMBER_SEEDS, alone, strict=True):
+            per_seed[seed] |= member_scores
     report = {
         **loso_agreement(scores),
         "members": {seed: loso_agreement(s) for seed, s in per_seed.items()},
@@ -444,7 +463,7 @@ def held_out_checks(model, reducer, records, features) -> dict:
 
     tasks = {"audio_shift": "lip_sync", "noise": "audio_quality", "frozen_face": "expression"}
     held = [r for r in records if r["held_out"]]
-    scores = scores_of(model, reducer, features, [Path(r["video"]) for r in held])
+    (scores,) = scores_of([model], reducer, features, [Path(r["video"]) for r in held])
     clean = {r["clip"]: scores[Path(r["video"])] for r in held if r["degradation"] == "clean"}
     checks = {}
     for name, task in tasks.items():
@@ -529,7 +548,10 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         f"- {meta['data']['preference_pairs']} ADTH-QA preference pairs (lip -> lip_sync, head ->",
         "  expression, render -> overall) through the pairwise ranking loss, plus each real",
         f"  source slice preferred to its generated versions on overall ({REAL_VOTES} votes of",
-        "  10); the real source slices are also clean real recordings.",
+        "  10); the real source slices are also clean real recordings. Both videos of a pair",
+        f"  share their driving audio, so each pair is compared on {RANKING_WINDOWS} aligned 4 s",
+        "  windows (the same frames of both); the ranking loss weighs "
+        f"{meta['training']['ranking_weight']:g} against the task losses.",
         "",
         "| degradation | stream | severities 1..3 | tasks lowered (labels at 1..3) |",
         "|---|---|---|---|",
