@@ -1,6 +1,6 @@
 """Rebuild the bundled default model (talkscore/assets/default_model/) from the shared data.
 
-    python examples/train_default_model.py            # all stages, about 1.5 hours on two cores
+    python examples/train_default_model.py            # all stages, about 1.75 hours on two cores
     python examples/train_default_model.py --stage loso   # only the leave-one-source-out table
 
 Stages (each reuses what the previous ones left in the work folder, $TALKSCORE_WORK or
@@ -283,6 +283,7 @@ def window(features, start: int):
 
 
 def random_start(features, rng: np.random.Generator) -> int:
+    """A seeded start for `window` (0 when the video is no longer than MAX_FRAMES)."""
     return int(rng.integers(0, max(1, features.num_frames - MAX_FRAMES + 1)))
 
 
