@@ -101,10 +101,11 @@ def test_an_audio_shift_in_the_second_half_lowers_its_windows(scorer, half_shift
     assert all(abs(o + SHIFT_FRAMES * 40) <= 80 for o in offsets)  # audio lags 320 ms
 
 
-def test_score_video_api_returns_the_same_timeline(scorer, clip):
+def test_score_video_api_returns_the_same_timeline(clip, face_model):
     from talkscore import score_video
 
-    windows = score_video(clip, timeline=Timeline(4.0, 2.0), max_seconds=6).timeline
+    timeline = Timeline(4.0, 2.0)
+    windows = score_video(clip, face_model=face_model, timeline=timeline, max_seconds=6).timeline
     assert [(w["start_s"], w["end_s"]) for w in windows] == [(0.0, 4.0), (2.0, 6.0)]
 
 
