@@ -259,7 +259,7 @@ TRAINING = {
     "lr": 1e-3,
     "patience": 0,
     "ranking_pairs": 8,
-    "ranking_weight": 3.0,
+    "ranking_weight": 5.0,
 }
 #: training seeds of the ensemble members (same data, reducer and windows; one seed each)
 MEMBER_SEEDS = (0, 1, 2)
