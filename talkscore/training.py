@@ -75,6 +75,8 @@ class TrainConfig:
     # weight of the pairwise ranking loss on human preferences, pairs per step, and the score
     # difference that makes a preference 73% likely (sigmoid(1)): P(a > b) = sigmoid(diff/scale)
     ranking_weight: float = 1.0
+    # per-task multipliers of the ranking loss, in the model's task order (default all 1)
+    ranking_task_weights: tuple[float, ...] | None = None
     ranking_pairs: int = 16
     ranking_scale: float = 0.5
     # seed for initialisation, shuffling and dropout
@@ -169,6 +171,10 @@ class Trainer:
             gradnorm_lr=config.weighting_lr,
         ).to(self.device)
         self.consistency_index = [tasks.index(t) for t in model.config.consistency_tasks]
+        task_weights = config.ranking_task_weights or (1.0,) * len(tasks)
+        if len(task_weights) != len(tasks):
+            raise ValueError(f"ranking_task_weights needs one weight per task: {tasks}")
+        self.ranking_task_weights = torch.tensor(task_weights, device=self.device)
         amp = config.amp and self.device.type == "cuda"
         bf16 = amp and torch.cuda.is_bf16_supported()
         self.amp_dtype = (torch.bfloat16 if bf16 else torch.float16) if amp else None
@@ -248,7 +254,8 @@ class Trainer:
         }
 
     def _ranking_loss(self, pairs: Sequence[RankingPair]) -> torch.Tensor:
-        """Both videos of every pair in one forward pass; RankNet loss on each pair's task."""
+        """Both videos of every pair in one forward pass; RankNet loss on each pair's task,
+        weighed by that task's `ranking_task_weights`."""
         samples = [p.a for p in pairs] + [p.b for p in pairs]
         batch = collate(samples, self.model.config.modalities).to(self.device)
         scores = self._forward(batch).scores.float()
@@ -257,7 +264,11 @@ class Trainer:
         share = torch.tensor([p.share_a for p in pairs], device=self.device)
         rows = torch.arange(n, device=self.device)
         return pairwise_ranking_loss(
-            scores[rows, task], scores[rows + n, task], share, self.config.ranking_scale
+            scores[rows, task],
+            scores[rows + n, task],
+            share,
+            self.config.ranking_scale,
+            self.ranking_task_weights[task],
         )
 
     def _step(

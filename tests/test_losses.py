@@ -1,4 +1,5 @@
-"""Tests for the masked task loss, the Gaussian NLL and the consistency regularisers."""
+"""Tests for the masked task loss, the Gaussian NLL, the consistency regularisers and the
+pairwise ranking loss."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from talkscore.models.losses import (
     L1_WEIGHT,
     consistency_loss,
     gaussian_nll,
+    pairwise_ranking_loss,
     task_losses,
     valid_labels,
 )
@@ -245,3 +247,20 @@ def test_single_task_gives_zero(mode: str) -> None:
 def test_unknown_mode_raises(mode: str) -> None:
     with pytest.raises(ValueError, match="consistency mode must be one of"):
         consistency_loss(torch.tensor(PREDICTIONS), mode, SPAN)
+
+
+def test_ranking_loss_is_bradley_terry_cross_entropy() -> None:
+    a, b = torch.tensor([3.0, 1.0, 2.0]), torch.tensor([2.0, 2.5, 2.0])
+    share, scale = torch.tensor([0.9, 0.3, 0.5]), 0.5
+    p = 1 / (1 + np.exp(-(a.numpy() - b.numpy()) / scale))
+    s = share.numpy()
+    expected = -np.mean(s * np.log(p) + (1 - s) * np.log(1 - p))
+    assert float(pairwise_ranking_loss(a, b, share, scale)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_ranking_loss_weighs_each_pair() -> None:
+    a, b = torch.tensor([3.0, 1.0]), torch.tensor([2.0, 2.5])
+    share = torch.tensor([0.9, 0.8])
+    first = pairwise_ranking_loss(a[:1], b[:1], share[:1], 0.5)
+    weighted = pairwise_ranking_loss(a, b, share, 0.5, torch.tensor([4.0, 0.0]))
+    assert float(weighted) == pytest.approx(float(first) * 4 / 2, rel=1e-6)

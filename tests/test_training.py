@@ -10,10 +10,11 @@ import torch
 from conftest import SMALL_DIMS, small_config
 
 from talkscore import TASKS, load_model
+from talkscore.batching import collate
 from talkscore.models import TalkingFaceQualityModel
 from talkscore.run_log import JSONL_FILE, TENSORBOARD_DIR, correlation_image
 from talkscore.synthetic import factor_samples
-from talkscore.training import CHECKPOINT_DIR, TrainConfig, Trainer
+from talkscore.training import CHECKPOINT_DIR, RankingPair, TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,26 @@ def test_train_config_rejects_bad_options():
         TrainConfig(monitor="accuracy")
     with pytest.raises(ValueError, match="empty"):
         Trainer(TalkingFaceQualityModel(small_config())).fit([])
+    with pytest.raises(ValueError, match="one weight per task"):
+        Trainer(TalkingFaceQualityModel(small_config()), TrainConfig(ranking_task_weights=(1.0,)))
+
+
+def test_ranking_task_weights_scale_each_tasks_pairs():
+    samples = factor_samples(8, dims=SMALL_DIMS, frames=(8, 12))
+    lip, overall = TASKS.index("lip_sync"), TASKS.index("overall")
+    lip_pairs = [RankingPair(samples[i], samples[i + 1], lip, 0.8) for i in (0, 2)]
+    overall_pairs = [RankingPair(samples[i], samples[i + 1], overall, 0.8) for i in (4, 6)]
+    model = TalkingFaceQualityModel(small_config()).eval()
+
+    def ranking(pairs, weights=None) -> float:
+        trainer = Trainer(model, TrainConfig(ranking_task_weights=weights, device="cpu"))
+        batch = collate(samples[:2], model.config.modalities)
+        return float(trainer.loss_terms(batch, pairs)["ranking"])
+
+    weights = tuple(3.0 if t == "lip_sync" else 0.5 if t == "overall" else 1.0 for t in TASKS)
+    expected = (3.0 * ranking(lip_pairs) + 0.5 * ranking(overall_pairs)) / 2
+    assert ranking(lip_pairs + overall_pairs, weights) == pytest.approx(expected, rel=1e-5)
+    assert ranking(lip_pairs + overall_pairs) != pytest.approx(expected, rel=1e-3)
 
 
 def test_correlation_image_colours_sign_and_size():

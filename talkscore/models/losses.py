@@ -86,11 +86,13 @@ def consistency_loss(predictions: Tensor, mode: str, score_span: float) -> Tenso
 
 
 def pairwise_ranking_loss(
-    score_a: Tensor, score_b: Tensor, share_a: Tensor, scale: float
+    score_a: Tensor, score_b: Tensor, share_a: Tensor, scale: float, weight: Tensor | None = None
 ) -> Tensor:
     """RankNet / Bradley-Terry loss on human preferences.
 
     P(a preferred over b) = sigmoid((score_a - score_b) / scale), fitted by binary cross-entropy
-    to the share of votes that went to a (soft targets: 9 of 15 votes is 0.6, not 1).
+    to the share of votes that went to a (soft targets: 9 of 15 votes is 0.6, not 1); `weight`
+    multiplies each pair's term before the mean over pairs.
     """
-    return F.binary_cross_entropy_with_logits((score_a - score_b) / scale, share_a)
+    logits = (score_a - score_b) / scale
+    return F.binary_cross_entropy_with_logits(logits, share_a, weight=weight)
