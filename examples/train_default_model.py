@@ -29,8 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from talkscore.tasks import TASKS
-
 DATA = Path(os.environ.get("TALKSCORE_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
 WORK = Path(os.environ.get("TALKSCORE_WORK", Path.home() / ".cache/talkscore/default_model"))
 SEED = 0
@@ -175,6 +173,7 @@ SIGNAL_TASKS = {"lip_sync": "sync", "cross_modal": "sync", "audio_quality": "dns
 
 def fit_signal_maps(records: list[dict], features: dict) -> dict[str, tuple[float, float]]:
     """Least-squares line label ~ a * signal + b per task, on the training clips' variants."""
+    from talkscore.tasks import TASKS
 
     maps = {}
     for task, signal in SIGNAL_TASKS.items():
@@ -192,6 +191,7 @@ def fit_signal_maps(records: list[dict], features: dict) -> dict[str, tuple[floa
 def signal_labels(features, maps: dict) -> np.ndarray:
     """Task labels of a video without human labels, from its signals (NaN where none)."""
     from talkscore.degradations import CLEAN_LABEL
+    from talkscore.tasks import TASKS
 
     values = signals(features)
     labels = np.full(len(TASKS), np.nan, np.float32)
@@ -206,6 +206,7 @@ def labelled_videos(records, features, maps, leave_out: str | None = None) -> li
     """(video, labels) for training: degraded real clips, signal-labelled generated clips,
     ADTH-QA's real slices (clean) and generated videos (signals), without source `leave_out`."""
     from talkscore.degradations import CLEAN_LABEL
+    from talkscore.tasks import TASKS
 
     rows = [
         (Path(r["video"]), np.array(r["labels"], np.float32)) for r in records if not r["held_out"]
@@ -258,12 +259,7 @@ TRAINING = {
     "lr": 1e-3,
     "patience": 0,
     "ranking_pairs": 8,
-    # the ranking loss against the task losses, per task: preferences weigh 3 on lip and head
-    # and 5 on overall (render and real-over-generated pairs), where each dimension did best
-    "ranking_weight": 1.0,
-    "ranking_task_weights": tuple(
-        {"lip_sync": 3.0, "expression": 3.0, "overall": 5.0}.get(t, 1.0) for t in TASKS
-    ),
+    "ranking_weight": 5.0,
 }
 #: training seeds of the ensemble members (same data, reducer and windows; one seed each)
 MEMBER_SEEDS = (0, 1, 2)
@@ -302,6 +298,7 @@ def training_set(rows, pairs, features) -> tuple:
     preference `pairs` as ranking pairs: both videos of a pair share their driving audio, so
     each pair is compared on RANKING_WINDOWS aligned windows (the same frames of both)."""
     from talkscore.reduction import Reducer, ReductionSettings
+    from talkscore.tasks import TASKS
     from talkscore.training import RankingPair
 
     rng = np.random.default_rng(SEED)
@@ -360,6 +357,7 @@ def fit_members(jobs: list[tuple], workers: int) -> list[tuple]:
 def scores_of(models: list, reducer, features, videos) -> list[dict]:
     """Per model (a member or an ensemble): video -> {task: score}, on whole videos reduced
     once for all of them."""
+    from talkscore.tasks import TASKS
     from talkscore.training import TrainConfig, Trainer
 
     unlabelled = np.full(len(TASKS), np.nan, np.float32)
@@ -462,6 +460,7 @@ def signal_agreement(features) -> dict:
 
 def held_out_checks(model, reducer, records, features) -> dict:
     """On the held-out real clips: does each check variant lower its task against the clean?"""
+    from talkscore.tasks import TASKS
 
     tasks = {"audio_shift": "lip_sync", "noise": "audio_quality", "frozen_face": "expression"}
     held = [r for r in records if r["held_out"]]
@@ -523,13 +522,6 @@ def ship(records, features, loso_report: dict, workers: int) -> None:
     print(json.dumps(checks, indent=1))
 
 
-def ranking_weights(training: dict) -> str:
-    """The ranking loss's weight per task, as the model card states it."""
-    weights = training.get("ranking_task_weights") or (1.0,) * len(TASKS)
-    scaled = {t: w * training["ranking_weight"] for t, w in zip(TASKS, weights, strict=True)}
-    return ", ".join(f"{scaled[t]:g} on {t}" for t in DIMENSION_TASKS.values())
-
-
 def write_model_card(path: Path, meta: dict, rendered: int) -> None:
     from talkscore.degradations import CLEAN_LABEL, DEGRADATIONS
 
@@ -559,9 +551,8 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         f"  source slice preferred to its generated versions on overall ({REAL_VOTES} votes of",
         "  10); the real source slices are also clean real recordings. Both videos of a pair",
         f"  share their driving audio, so each pair is compared on {RANKING_WINDOWS} aligned 4 s",
-        "  windows (the same frames of both); against the task losses the ranking loss weighs "
-        + ranking_weights(meta["training"])
-        + ".",
+        "  windows (the same frames of both); the ranking loss weighs "
+        f"{meta['training']['ranking_weight']:g} against the task losses.",
         "",
         "| degradation | stream | severities 1..3 | tasks lowered (labels at 1..3) |",
         "|---|---|---|---|",
