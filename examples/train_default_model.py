@@ -376,7 +376,8 @@ def scores_of(models: list, reducer, features, videos) -> list[dict]:
 
 def loso(records, features, workers: int) -> dict:
     """Leave one ADTH-QA source out, train the ensemble, score its videos; rotate over the five
-    sources. Each member is also measured alone (the seed spread)."""
+    sources. Each member is also measured alone (the seed spread), its scores kept beside the
+    ensemble's."""
     from talkscore.models import ModelEnsemble
 
     sources = sorted({adth_source(v) for v in adth_videos()})
@@ -402,11 +403,18 @@ def loso(records, features, workers: int) -> dict:
         **loso_agreement(scores),
         "members": {seed: loso_agreement(s) for seed, s in per_seed.items()},
         "signals": signal_agreement(features),
-        "scores": {v.name: {t: round(x, 3) for t, x in s.items()} for v, s in scores.items()},
+        "scores": by_name(scores),
+        "member_scores": {seed: by_name(s) for seed, s in per_seed.items()},
     }
     (WORK / "loso.json").write_text(json.dumps(report, indent=1, default=str))
-    print(json.dumps({k: v for k, v in report.items() if k != "scores"}, indent=1, default=str))
+    summary = {k: v for k, v in report.items() if k not in ("scores", "member_scores")}
+    print(json.dumps(summary, indent=1, default=str))
     return report
+
+
+def by_name(scores: dict) -> dict:
+    """video path -> scores as video file name -> {task: score to 3 decimals} (for JSON)."""
+    return {v.name: {t: round(x, 3) for t, x in s.items()} for v, s in scores.items()}
 
 
 def loso_agreement(scores: dict) -> dict:
