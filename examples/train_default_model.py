@@ -205,12 +205,10 @@ def signal_labels(features, maps: dict) -> np.ndarray:
 
 def labelled_videos(records, features, maps, leave_out: str | None = None) -> list:
     """(video, labels) for training: degraded real clips, signal-labelled generated clips,
-    ADTH-QA's real slices (clean) and generated videos (signals on the tasks people did not
-    judge: their preferences alone rank them on the others), without source `leave_out`."""
+    ADTH-QA's real slices (clean) and generated videos (signals), without source `leave_out`."""
     from talkscore.degradations import CLEAN_LABEL
     from talkscore.tasks import TASKS
 
-    judged = [TASKS.index(task) for task in DIMENSION_TASKS.values()]
     rows = [
         (Path(r["video"]), np.array(r["labels"], np.float32)) for r in records if not r["held_out"]
     ]
@@ -221,9 +219,7 @@ def labelled_videos(records, features, maps, leave_out: str | None = None) -> li
         if video.stem.startswith("source__"):
             rows.append((video, np.full(len(TASKS), CLEAN_LABEL, np.float32)))
         else:
-            labels = signal_labels(features[video], maps)
-            labels[judged] = np.nan
-            rows.append((video, labels))
+            rows.append((video, signal_labels(features[video], maps)))
     return rows
 
 
@@ -558,8 +554,7 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         "  scorer's zero-lag confidence -> lip_sync and cross_modal; each mapped by a line fitted",
         "  on the degraded real clips: "
         + ", ".join(f"{t} = {a:.2f} x + {b:.2f}" for t, (a, b) in meta["signal_maps"].items())
-        + ". ADTH-QA's videos get no signal label on the tasks people rated (lip_sync): there",
-        "  their preferences alone order them.",
+        + ".",
         f"- {meta['data']['preference_pairs']} ADTH-QA preference pairs (lip -> lip_sync, head ->",
         "  expression, render -> overall) through the pairwise ranking loss, plus each real",
         f"  source slice preferred to its generated versions on overall ({REAL_VOTES} votes of",

@@ -103,9 +103,6 @@ DEGRADATIONS: dict[str, Degradation] = {
              "inpainting leaves it", overall=(3.8, 3.0, 2.2), lip_sync=(4.3, 3.9, 3.4)),
         _row("flicker", "video", (0.04, 0.1, 0.2), "per-frame brightness change, std N",
              overall=(3.8, 3.0, 2.0), expression=(4.3, 4.0, 3.6)),
-        _row("steady_head", "video", (0.5, 0.25, 0.0), "head movement in the image plane "
-             "(place and roll) cut to share N", expression=(4.0, 3.2, 2.4),
-             overall=(4.4, 4.2, 4.0)),
     )
 }  # fmt: skip
 
@@ -304,28 +301,6 @@ def _blend(image: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int
     return (mask * changed + (1 - mask) * image).round().astype(np.uint8)
 
 
-def _steady_head(frames, keep, rng, heads=(), **_) -> list[np.ndarray]:
-    """Each frame with a face warped so that its head sits at share `keep` of its distance
-    from the clip's median place and roll (the image edge repeated where the frame moves in)."""
-    import cv2
-
-    known = np.array([h for h in heads if h is not None])
-    if not len(known):
-        return list(frames)
-    centre = np.median(known, axis=0)
-    out = []
-    for frame, head in zip(frames, heads, strict=True):
-        if head is None:
-            out.append(frame)
-            continue
-        x, y, roll = head
-        matrix = cv2.getRotationMatrix2D((float(x), float(y)), (1 - keep) * (roll - centre[2]), 1)
-        matrix[:, 2] += (1 - keep) * (centre[:2] - (x, y))
-        size = (frame.shape[1], frame.shape[0])
-        out.append(cv2.warpAffine(frame, matrix, size, borderMode=cv2.BORDER_REPLICATE))
-    return out
-
-
 VIDEO_OPS: dict[str, Callable[..., list[np.ndarray]]] = {
     "frozen_face": _frozen_face,
     "jerky_face": _jerky,
@@ -337,17 +312,11 @@ VIDEO_OPS: dict[str, Callable[..., list[np.ndarray]]] = {
     "mouth_downscale": _in_mouth(_downscale),
     "mouth_smooth": _in_mouth(_median),
     "flicker": _flicker,
-    "steady_head": _steady_head,
 }
 
 
-#: MediaPipe face-mesh indices of the outer eye corners (image left, image right)
-EYE_CORNERS = (33, 263)
-
-
-def face_geometry(frames: list[np.ndarray], face_model: str | Path) -> tuple[list, list]:
-    """Per frame (None without a face): the pixel box (x0, y0, x1, y1) around the lips and chin,
-    and the head as (x, y, roll in degrees) of the line between the outer eye corners."""
+def mouth_boxes(frames: list[np.ndarray], face_model: str | Path) -> list[tuple | None]:
+    """Pixel box (x0, y0, x1, y1) around the lips and chin of each frame (None without a face)."""
     from talkscore.extractors.face import FaceTracker
     from talkscore.extractors.sync_scorer import JAW_POINTS, LIP_POINTS
 
@@ -356,35 +325,27 @@ def face_geometry(frames: list[np.ndarray], face_model: str | Path) -> tuple[lis
             tracker.add(frame, index / FPS)
         track = tracker.finish()
     boxes: list[tuple | None] = []
-    heads: list[tuple | None] = []
     for frame, ok, points in zip(frames, track.mask, track.landmarks, strict=True):
         if not ok:
             boxes.append(None)
-            heads.append(None)
             continue
         h, w = frame.shape[:2]
-        xy = points[:, :2] * (w, h)
-        mouth = xy[list(LIP_POINTS + JAW_POINTS)]
-        (x0, y0), (x1, y1) = mouth.min(axis=0), mouth.max(axis=0)
+        xy = points[list(LIP_POINTS + JAW_POINTS), :2] * (w, h)
+        (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
         pad_x, pad_y = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
         box = (int(max(0, x0 - pad_x)), int(max(0, y0 - pad_y)))
         box += (int(min(w, x1 + pad_x)), int(min(h, y1 + pad_y)))
         boxes.append(box if box[2] - box[0] >= 4 and box[3] - box[1] >= 4 else None)
-        left, right = xy[list(EYE_CORNERS)]
-        (dx, dy), (cx, cy) = right - left, (left + right) / 2
-        heads.append((float(cx), float(cy), float(np.degrees(np.arctan2(dy, dx)))))
-    return boxes, heads
+    return boxes
 
 
 @dataclass
 class Clip:
-    """A decoded clip: frames on the FPS timeline, audio, and per frame the mouth box (for mouth
-    variants) and the head's place and roll (for steady_head); None without a face."""
+    """A decoded clip: frames on the FPS timeline, audio, and mouth boxes (for mouth variants)."""
 
     frames: list[np.ndarray]
     audio: np.ndarray
     boxes: list[tuple | None]
-    heads: list[tuple | None]
 
     @classmethod
     def load(cls, path: str | Path, face_model: str | Path) -> Clip:
@@ -395,7 +356,7 @@ class Clip:
         audio = read_audio(path, SAMPLE_RATE)
         if audio is None or not len(audio):
             raise ValueError(f"{path}: no audio to degrade")
-        return cls(frames, audio, *face_geometry(frames, face_model))
+        return cls(frames, audio, mouth_boxes(frames, face_model))
 
 
 def render_variant(
@@ -413,7 +374,7 @@ def render_variant(
         elif row.stream == "audio":
             audio = AUDIO_OPS[row.name](audio, param, rng, foreign=foreign)
         else:
-            frames = VIDEO_OPS[row.name](frames, param, rng, boxes=clip.boxes, heads=clip.heads)
+            frames = VIDEO_OPS[row.name](frames, param, rng, boxes=clip.boxes)
     write_mp4(out, frames, np.clip(audio, -1, 1), **encode)
     return {"variant": variant.key, "labels": variant.labels().tolist(), **encode}
 
