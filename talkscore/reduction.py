@@ -29,7 +29,7 @@ TARGET_DIMS: dict[str, int] = {
     "keypoint": 50,
     "au": 17,
     "sync": 4,
-    "pose": 12,
+    "pose": 18,
 }
 
 FORMAT = "talkscore-reducer"

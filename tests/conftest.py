@@ -21,7 +21,7 @@ FACE_MODEL = Path(
     )
 )
 
-SMALL_DIMS = {"visual": 12, "audio": 20, "keypoint": 9, "au": 17, "sync": 4, "pose": 12}
+SMALL_DIMS = {"visual": 12, "audio": 20, "keypoint": 9, "au": 17, "sync": 4, "pose": 18}
 
 
 def small_config(**overrides) -> ModelConfig:

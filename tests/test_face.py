@@ -86,13 +86,14 @@ def test_head_pose_recovers_the_angles():
     assert np.allclose(pose[:, 3:], [[0, 2, -40], [0, 2, -40]])
 
 
-def test_head_motion_is_centred_per_video_with_velocities():
+def test_head_motion_is_centred_per_video_with_velocities_and_deviations():
     pose = np.array([[0, 0, 0, 0, 0, 50], [10, 0, 0, 0, 0, 50], [20, 0, 0, 0, 0, 50]], np.float32)
     moved = pose + [0, 30, 0, 5, 0, 0]  # the same motion seen from another camera placement
     motion = head_motion(pose)
-    assert motion.shape == (3, 12)
+    assert motion.shape == (3, 18)
     assert np.allclose(motion, head_motion(moved))
     assert np.allclose(motion[:, 0], [-10, 0, 10]) and np.allclose(motion[:, 6], [0, 10, 10])
+    assert np.allclose(motion[:, 12], [10, 0, 10])  # the mean says how far the head roams
     pose[1] = np.nan  # no face in frame 1
     assert np.isnan(head_motion(pose)[1]).all() and np.isfinite(head_motion(pose)[0]).all()
 

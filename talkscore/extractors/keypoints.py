@@ -74,16 +74,20 @@ def head_pose(track: FaceTrack) -> np.ndarray:
 
 
 def head_motion(pose: np.ndarray) -> np.ndarray:
-    """The pose modality `[T, 12]`: head pose minus the video's median pose (where the head is,
-    relative to its usual place) and its frame-to-frame velocity. Centring per video keeps camera
-    placement, which differs between sources, out of it; NaN without a face."""
+    """The pose modality `[T, 18]`: head pose minus the video's median pose (where the head is,
+    relative to its usual place), its frame-to-frame velocity, and the distance from the median
+    pose (whose mean over the video is how far the head roams: pooled by a mean, the signed
+    offsets cancel out). Centring per video keeps camera placement, which differs between
+    sources, out of it; NaN without a face."""
+    centred = minus_video_median(pose)
     velocity = np.diff(pose, axis=0, prepend=pose[:1])
-    return np.concatenate([minus_video_median(pose), velocity], axis=1).astype(np.float32)
+    return np.concatenate([centred, velocity, np.abs(centred)], axis=1).astype(np.float32)
 
 
 HEAD_MOTION_NAMES = (
     *(f"{name}_centred" for name in HEAD_POSE_NAMES),
     *(f"{name}_velocity" for name in HEAD_POSE_NAMES),
+    *(f"{name}_deviation" for name in HEAD_POSE_NAMES),
 )
 
 
