@@ -205,10 +205,12 @@ def signal_labels(features, maps: dict) -> np.ndarray:
 
 def labelled_videos(records, features, maps, leave_out: str | None = None) -> list:
     """(video, labels) for training: degraded real clips, signal-labelled generated clips,
-    ADTH-QA's real slices (clean) and generated videos (signals), without source `leave_out`."""
+    ADTH-QA's real slices (clean) and generated videos (signals on the tasks people did not
+    judge: their preferences alone rank them on the others), without source `leave_out`."""
     from talkscore.degradations import CLEAN_LABEL
     from talkscore.tasks import TASKS
 
+    judged = [TASKS.index(task) for task in DIMENSION_TASKS.values()]
     rows = [
         (Path(r["video"]), np.array(r["labels"], np.float32)) for r in records if not r["held_out"]
     ]
@@ -219,7 +221,9 @@ def labelled_videos(records, features, maps, leave_out: str | None = None) -> li
         if video.stem.startswith("source__"):
             rows.append((video, np.full(len(TASKS), CLEAN_LABEL, np.float32)))
         else:
-            rows.append((video, signal_labels(features[video], maps)))
+            labels = signal_labels(features[video], maps)
+            labels[judged] = np.nan
+            rows.append((video, labels))
     return rows
 
 
@@ -554,7 +558,8 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         "  scorer's zero-lag confidence -> lip_sync and cross_modal; each mapped by a line fitted",
         "  on the degraded real clips: "
         + ", ".join(f"{t} = {a:.2f} x + {b:.2f}" for t, (a, b) in meta["signal_maps"].items())
-        + ".",
+        + ". ADTH-QA's videos get no signal label on the tasks people rated (lip_sync): there",
+        "  their preferences alone order them.",
         f"- {meta['data']['preference_pairs']} ADTH-QA preference pairs (lip -> lip_sync, head ->",
         "  expression, render -> overall) through the pairwise ranking loss, plus each real",
         f"  source slice preferred to its generated versions on overall ({REAL_VOTES} votes of",
@@ -629,6 +634,12 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         "  four rated generators (Wav2Lip, MakeItTalk, AD-NeRF, DFA-NeRF); the labels of the",
         "  degradations are rules, not opinions, and the agreement figures rest on 20-27 clear",
         "  pairs per dimension (about +-0.1).",
+        "- Every ADTH-QA source has the same four generators, which the raters ordered much",
+        "  alike across sources, so leave-one-source-out rewards recognising a generator: even",
+        "  its audio track, re-encoded a little differently by each, orders the pairs (the spread",
+        "  of the first MFCC delta orders all 20 clear render pairs). Scoring a source's versions",
+        "  with one shared audio track tells a model that reads the face from one that reads",
+        "  that fingerprint: `python examples/audio_shortcut_check.py`.",
         "- Fine-tune it on your own opinion scores or preferences with `talkscore train`.",
         "",
     ]
