@@ -11,22 +11,19 @@ audio fingerprints loses it. Run from the repository root (about 5 minutes on tw
     python examples/audio_shortcut_check.py                 # the bundled model
     python examples/audio_shortcut_check.py --model CKPT    # a checkpoint of yours
 
-The remuxed copies go to ~/.cache/talkscore/audio_shortcut (TALKSCORE_WORK sets another folder).
+The remuxed copies go to shared_audio/ in the default-model recipe's work folder
+(~/.cache/talkscore/default_model; TALKSCORE_WORK sets another).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import av
+from train_default_model import WORK, preferences
 
-DATA = Path(os.environ.get("TALKSCORE_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
-WORK = Path(os.environ.get("TALKSCORE_WORK", Path.home() / ".cache/talkscore/audio_shortcut"))
-ADTH = DATA / "adthqa_dev"
-DIMENSION_TASKS = {"lip": "lip_sync", "head": "expression", "render": "overall"}
 SHARED_AUDIO = "wav2lip"  # the generator whose audio track every version of a source gets
 
 
@@ -59,25 +56,28 @@ def shared_audio_copy(video: Path) -> Path:
     generator, source = video.stem.split("__")
     if generator == SHARED_AUDIO:
         return video
-    return remux(video, video.with_name(f"{SHARED_AUDIO}__{source}.mp4"), WORK / video.name)
+    return remux(
+        video, video.with_name(f"{SHARED_AUDIO}__{source}.mp4"), WORK / "shared_audio" / video.name
+    )
 
 
 def main() -> None:
     from rich.progress import track
 
-    from talkscore.datasets import preference_agreement, read_preferences
+    from talkscore.datasets import preference_agreement
     from talkscore.scoring import Scorer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint folder (default: the bundled model)")
     args = parser.parse_args()
-    pairs = read_preferences(ADTH / "preferences.csv", dimension_tasks=DIMENSION_TASKS)
+    pairs = preferences()
     videos = sorted({v for p in pairs for v in (p.video_a, p.video_b)})
     scorer = Scorer(args.model)
     as_is, shared = {}, {}
     for video in track(videos, description="scoring"):
         as_is[video] = scorer(video).scores
-        shared[video] = scorer(shared_audio_copy(video)).scores
+        copy = shared_audio_copy(video)
+        shared[video] = as_is[video] if copy == video else scorer(copy).scores
     report = {}
     for name, scores in (("as is", as_is), ("one shared audio track", shared)):
         agreement = preference_agreement(pairs, lambda v, task, s=scores: s[v][task])
