@@ -236,7 +236,7 @@ def preferences(leave_out: str | None = None) -> list:
 
 
 #: votes out of 10 for the real recording against each generated version of it, on overall
-REAL_VOTES = 9
+REAL_VOTES = 10
 
 
 def real_over_generated(leave_out: str | None = None) -> list:
@@ -536,7 +536,7 @@ def ship(records, features, loso_report: dict, workers: int) -> None:
 
 
 def write_model_card(path: Path, meta: dict, rendered: int) -> None:
-    from talkscore.degradations import CLEAN_LABEL, DEGRADATIONS
+    from talkscore.degradations import CLEAN_LABEL, DEGRADATIONS, UNLABELLED
 
     loso = meta["leave_one_source_out"]
     seeds = [str(seed) for seed in meta["training"]["member_seeds"]]
@@ -552,7 +552,7 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         f"  severity); the {len(HELD_OUT)} held-out recordings only for the checks below.",
         f"  Untouched real recordings are labelled {CLEAN_LABEL} on every task; a degradation",
         "  lowers the tasks it touches (table below; overall drops by 0.8 of the largest drop",
-        "  unless the row sets it).",
+        "  unless the row sets it; an unlabelled task gives no loss on that row).",
         "- Signals fitted to human opinion, as labels of the generated clips (`clips/generated/`",
         "  and ADTH-QA's generated videos): DNSMOS OVRL -> audio_quality; the learned sync",
         "  scorer's zero-lag confidence -> lip_sync and cross_modal; each mapped by a line fitted",
@@ -572,7 +572,10 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         "|---|---|---|---|",
     ]
     for row in DEGRADATIONS.values():
-        lowered = "; ".join(f"{t} {'/'.join(map(str, v))}" for t, v in row.labels.items())
+        lowered = "; ".join(
+            f"{t} {'unlabelled' if v is UNLABELLED else '/'.join(map(str, v))}"
+            for t, v in row.labels.items()
+        )
         params = "/".join(f"{p:g}" for p in row.params)
         lines.append(f"| {row.name} | {row.stream} | {row.about} ({params}) | {lowered} |")
     lines += [
@@ -640,6 +643,9 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         "  of the first MFCC delta orders all 20 clear render pairs). Scoring a source's versions",
         "  with one shared audio track tells a model that reads the face from one that reads",
         "  that fingerprint: `python examples/audio_shortcut_check.py`.",
+        "- A desync alone (rows with overall unlabelled above) teaches nothing about overall, so",
+        "  overall need not fall for a video whose audio is moved or replaced: lip_sync and",
+        "  cross_modal report that.",
         "- Fine-tune it on your own opinion scores or preferences with `talkscore train`.",
         "",
     ]

@@ -2,7 +2,8 @@
 
 `DEGRADATIONS` is the one table of every degradation: which stream it touches, its parameter at
 severities 1..3, and the label each task gets at each severity (tasks it does not name keep
-`CLEAN_LABEL`, the label of an untouched real recording, at the top of the scale). `render_variant`
+`CLEAN_LABEL`, the label of an untouched real recording, at the top of the scale; a task set to
+`UNLABELLED` gets NaN, which the training loss skips). `render_variant`
 writes a degraded copy of a clip as an mp4 (H.264 + AAC), so the features of a variant come from
 the same extraction as any video a user scores. The clean reference is written the same way (only
 the degradation differs between a clip and its variants).
@@ -23,6 +24,8 @@ from talkscore.tasks import OVERALL_TASK, TASKS
 CLEAN_LABEL = 4.6
 #: Without an explicit overall label, overall drops by this share of the largest task drop.
 OVERALL_SHARE = 0.8
+#: A row's label for a task it leaves unlabelled (NaN at every severity).
+UNLABELLED = None
 FPS = 25.0
 SAMPLE_RATE = 16000
 #: Encoder settings of the clean reference and of every variant (unless the variant changes them).
@@ -38,7 +41,7 @@ class Degradation:
     name: str
     stream: str  # "audio" or "video": which stream is changed
     params: tuple[float, ...]
-    labels: dict[str, tuple[float, ...]]
+    labels: dict[str, tuple[float, ...] | None]  # None (UNLABELLED): NaN at every severity
     about: str
     encode: dict[str, str] = field(default_factory=dict)  # param -> "crf" or "audio_bitrate"
 
@@ -47,7 +50,10 @@ class Degradation:
         if not 1 <= severity <= len(self.params):
             raise ValueError(f"{self.name}: severity must be 1..{len(self.params)}")
         values = {task: CLEAN_LABEL for task in TASKS}
-        values |= {task: levels[severity - 1] for task, levels in self.labels.items()}
+        values |= {
+            task: np.nan if levels is UNLABELLED else levels[severity - 1]
+            for task, levels in self.labels.items()
+        }
         if OVERALL_TASK not in self.labels:
             drop = max(CLEAN_LABEL - v for t, v in values.items() if t != OVERALL_TASK)
             values[OVERALL_TASK] = CLEAN_LABEL - OVERALL_SHARE * drop
@@ -64,10 +70,11 @@ DEGRADATIONS: dict[str, Degradation] = {
     d.name: d
     for d in (
         # -- audio stream ------------------------------------------------------------------------
+        # overall unlabelled: a desync by itself must not teach overall to follow lip_sync
         _row("audio_shift", "audio", (3, 6, 12), "audio rolled by N frames (sign at random)",
-             lip_sync=SYNC_LOSS, cross_modal=SYNC_LOSS),
+             lip_sync=SYNC_LOSS, cross_modal=SYNC_LOSS, overall=UNLABELLED),
         _row("foreign_audio", "audio", (1,), "another person's speech, level-matched",
-             lip_sync=(1.2,), cross_modal=(1.2,)),
+             lip_sync=(1.2,), cross_modal=(1.2,), overall=UNLABELLED),
         _row("noise", "audio", (20, 10, 5), "white noise at N dB SNR",
              audio_quality=(3.6, 2.6, 1.8)),
         _row("band_limit", "audio", (4000, 2000, 1000), "low-pass at N Hz",

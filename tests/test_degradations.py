@@ -11,6 +11,7 @@ from talkscore.degradations import (
     CLEAN_LABEL,
     DEGRADATIONS,
     SAMPLE_RATE,
+    UNLABELLED,
     VIDEO_OPS,
     Clip,
     Variant,
@@ -38,14 +39,18 @@ def test_every_row_has_an_operation_and_consistent_labels():
     for name, row in DEGRADATIONS.items():
         assert row.stream in ("audio", "video")
         assert name in AUDIO_OPS or name in VIDEO_OPS or "param" in row.encode, name
-        assert all(len(levels) == len(row.params) for levels in row.labels.values()), name
-        previous = np.full(len(TASKS), CLEAN_LABEL)
+        levels = [v for v in row.labels.values() if v is not UNLABELLED]
+        assert all(len(v) == len(row.params) for v in levels), name
+        unlabelled = [TASKS.index(t) for t, v in row.labels.items() if v is UNLABELLED]
+        previous = np.full(len(TASKS) - len(unlabelled), CLEAN_LABEL)
         for severity in range(1, len(row.params) + 1):
             labels = row.task_labels(severity)
-            assert ((labels >= 1) & (labels <= CLEAN_LABEL)).all(), name
-            assert (labels <= previous + 1e-6).all(), f"{name}: labels rise with severity"
-            assert labels.min() < CLEAN_LABEL, f"{name} changes no label"
-            previous = labels
+            assert np.isnan(labels[unlabelled]).all(), name
+            labelled = np.delete(labels, unlabelled)
+            assert ((labelled >= 1) & (labelled <= CLEAN_LABEL)).all(), name
+            assert (labelled <= previous + 1e-6).all(), f"{name}: labels rise with severity"
+            assert labelled.min() < CLEAN_LABEL, f"{name} changes no label"
+            previous = labelled
         untouched = set(TASKS) - set(row.labels) - {"overall"}
         for task in untouched:
             assert row.task_labels(1)[TASKS.index(task)] == CLEAN_LABEL
@@ -115,7 +120,7 @@ def test_a_rendered_variant_is_a_playable_clip(tmp_path):
         assert info.has_audio and abs(info.duration - 1.0) < 0.1, variant
         assert len(list(iter_frames(out, 25))) == 25
         assert abs(len(read_audio(out)) - SAMPLE_RATE) < 0.05 * SAMPLE_RATE
-        assert done["labels"] == variant.labels().tolist()
+        np.testing.assert_array_equal(done["labels"], variant.labels())  # NaN where unlabelled
     assert done["audio_bitrate"] == 96_000
     clean, low = read_audio(tmp_path / "clean.mp4"), read_audio(tmp_path / "codec-s3-r0.mp4")
     n = min(len(clean), len(low))
