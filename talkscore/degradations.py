@@ -54,8 +54,8 @@ class Degradation:
             task: np.nan if levels is UNLABELLED else levels[severity - 1]
             for task, levels in self.labels.items()
         }
-        if OVERALL_TASK not in self.labels:
-            drop = max(CLEAN_LABEL - v for t, v in values.items() if t != OVERALL_TASK)
+        if OVERALL_TASK not in self.labels:  # unlabelled tasks (NaN) take no part in the drop
+            drop = np.nanmax([CLEAN_LABEL - v for t, v in values.items() if t != OVERALL_TASK])
             values[OVERALL_TASK] = CLEAN_LABEL - OVERALL_SHARE * drop
         return np.array([values[task] for task in TASKS], np.float32)
 

@@ -10,10 +10,12 @@ from talkscore.degradations import (
     AUDIO_OPS,
     CLEAN_LABEL,
     DEGRADATIONS,
+    OVERALL_SHARE,
     SAMPLE_RATE,
     UNLABELLED,
     VIDEO_OPS,
     Clip,
+    Degradation,
     Variant,
     render_variant,
     write_mp4,
@@ -57,6 +59,15 @@ def test_every_row_has_an_operation_and_consistent_labels():
     with pytest.raises(ValueError, match="severity"):
         DEGRADATIONS["noise"].task_labels(4)
     assert (Variant(None).labels() == CLEAN_LABEL).all()
+
+
+def test_an_unlabelled_task_takes_no_part_in_the_overall_drop():
+    # lip_sync comes first in TASKS: its NaN must not become the largest drop
+    labels = {"lip_sync": UNLABELLED, "expression": (3.0,)}
+    row = Degradation("test", "video", (1,), labels, "a test row")
+    values = dict(zip(TASKS, row.task_labels(1), strict=True))
+    assert np.isnan(values["lip_sync"])
+    assert values["overall"] == pytest.approx(CLEAN_LABEL - OVERALL_SHARE * (CLEAN_LABEL - 3.0))
 
 
 def test_audio_operations_do_what_the_table_says():
