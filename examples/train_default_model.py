@@ -536,7 +536,7 @@ def ship(records, features, loso_report: dict, workers: int) -> None:
 
 
 def write_model_card(path: Path, meta: dict, rendered: int) -> None:
-    from talkscore.degradations import CLEAN_LABEL, DEGRADATIONS, UNLABELLED
+    from talkscore.degradations import CLEAN_LABEL, DEGRADATIONS, OVERALL_SHARE, UNLABELLED
 
     loso = meta["leave_one_source_out"]
     seeds = [str(seed) for seed in meta["training"]["member_seeds"]]
@@ -551,8 +551,8 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         "  `clips/real/`: each training recording clean and once per degradation (random",
         f"  severity); the {len(HELD_OUT)} held-out recordings only for the checks below.",
         f"  Untouched real recordings are labelled {CLEAN_LABEL} on every task; a degradation",
-        "  lowers the tasks it touches (table below; overall drops by 0.8 of the largest drop",
-        "  unless the row sets it; an unlabelled task gives no loss on that row).",
+        f"  lowers the tasks it touches (table below; overall drops by {OVERALL_SHARE} of the",
+        "  largest drop unless the row sets it; an unlabelled task gives no loss on that row).",
         "- Signals fitted to human opinion, as labels of the generated clips (`clips/generated/`",
         "  and ADTH-QA's generated videos): DNSMOS OVRL -> audio_quality; the learned sync",
         "  scorer's zero-lag confidence -> lip_sync and cross_modal; each mapped by a line fitted",
