@@ -31,7 +31,7 @@ from talkscore.extractors import (
     create_audio_backend,
     create_visual_backend,
 )
-from talkscore.extractors.action_units import AU_FEATURE_NAMES, au_stream
+from talkscore.extractors.action_units import AU_NAMES, action_units
 from talkscore.extractors.av_sync import (
     MAX_LAG,
     SyncEstimate,
@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Bumped whenever extracted features change meaning; part of every cache key.
-FEATURE_SCHEMA_VERSION = 5
+FEATURE_SCHEMA_VERSION = 4
 SAMPLE_RATE = 16000
 _MAX_PENDING_FRAMES = 8  # frames queued for the visual backend's thread (bounds memory)
 DNSMOS_NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
@@ -223,7 +223,7 @@ class Extractor:
             speech_quality = speech_quality.result()
         num_frames = len(track.mask)
         pose = head_pose(track)
-        streams, masks, names = self._face_streams(track, pose, s.fps)
+        streams, masks, names = self._face_streams(track, pose)
         streams["visual"] = self.visual.finish()
         masks["visual"] = self._visual_mask(track)
         names["visual"] = self.visual.feature_names()
@@ -299,20 +299,20 @@ class Extractor:
         return track.mask.copy() if self.settings.visual == "clip" else np.ones_like(track.mask)
 
     @staticmethod
-    def _face_streams(track: FaceTrack, pose: np.ndarray, fps: float) -> tuple[dict, dict, dict]:
+    def _face_streams(track: FaceTrack, pose: np.ndarray) -> tuple[dict, dict, dict]:
         keypoints = normalised_landmarks(track)
         streams = {
             "keypoint": keypoints.reshape(len(track.mask), KEYPOINT_DIM),
             "pose": head_motion(pose),
-            "au": au_stream(track.blendshapes, track.blendshape_names, fps)
+            "au": action_units(track.blendshapes, track.blendshape_names)
             if track.blendshape_names
-            else np.full((len(track.mask), len(AU_FEATURE_NAMES)), np.nan, np.float32),
+            else np.full((len(track.mask), len(AU_NAMES)), np.nan, np.float32),
         }
         masks = {m: track.mask.copy() for m in ("keypoint", "au", "pose")}
         axes = ("x", "y", "z")
         names = {
             "keypoint": [f"lm{i:03d}_{a}" for i in range(KEYPOINT_DIM // 3) for a in axes],
-            "au": list(AU_FEATURE_NAMES),
+            "au": list(AU_NAMES),
             "pose": list(HEAD_MOTION_NAMES),
             "head_pose": list(HEAD_POSE_NAMES),
         }

@@ -116,7 +116,7 @@ def test_full_extraction_of_a_real_clip(extractor, clips_dir, tmp_path):
     assert n == round(features.diagnostics["video"]["duration"] * FPS)
     assert set(features.streams) == set(MODALITIES)
     assert features.streams["keypoint"].shape == (n, 1404)
-    assert features.streams["au"].shape == (n, 18)
+    assert features.streams["au"].shape == (n, 17)
     for modality, stream in features.streams.items():
         assert len(features.feature_names[modality]) == stream.shape[1], modality
         assert features.masks[modality].all(), modality

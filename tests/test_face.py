@@ -6,13 +6,7 @@ import numpy as np
 import pytest
 
 from talkscore.errors import BackendUnavailable
-from talkscore.extractors.action_units import (
-    AU_FEATURE_NAMES,
-    AU_NAMES,
-    action_units,
-    au_stream,
-    mouth_articulation,
-)
+from talkscore.extractors.action_units import AU_NAMES, action_units
 from talkscore.extractors.face import (
     FaceTrack,
     FaceTracker,
@@ -126,50 +120,6 @@ def test_action_units_follow_the_documented_mapping():
     assert aus["AU25"] == pytest.approx(1.5)  # 5 x (jawOpen - mouthClose)
     assert aus["AU01"] == 0 and aus["AU45"] == 0
     assert np.isnan(action_units(blend, BLENDSHAPES)[1]).all()
-
-
-def talking_aus(frames: int, fps: float, amplitude: float) -> np.ndarray:
-    """[frames, 17] AUs: jaw and lips moving at 4 Hz with `amplitude`, the rest still."""
-    aus = np.full((frames, len(AU_NAMES)), 0.5, np.float32)
-    wave = amplitude * (1 + np.sin(2 * np.pi * 4 * np.arange(frames) / fps))
-    for au in ("AU25", "AU26"):
-        aus[:, AU_NAMES.index(au)] = wave
-    return aus
-
-
-def test_mouth_articulation_grows_with_mouth_movement_only():
-    still = mouth_articulation(talking_aus(50, 25, 0.0), 25)
-    vague = mouth_articulation(talking_aus(50, 25, 0.3), 25)
-    clear = mouth_articulation(talking_aus(50, 25, 1.0), 25)
-    np.testing.assert_allclose(still, 0.0)
-    assert (vague > 0).all() and (clear > 2 * vague).all()
-    brows = talking_aus(50, 25, 0.3)
-    brows[:, AU_NAMES.index("AU01")] = np.linspace(0, 5, 50)  # brows and a smile move
-    brows[:, AU_NAMES.index("AU12")] = np.linspace(5, 0, 50)
-    np.testing.assert_allclose(mouth_articulation(brows, 25), vague)
-
-
-def test_mouth_articulation_window_is_in_seconds():
-    slow = mouth_articulation(talking_aus(100, 25, 1.0), 25)
-    fast = mouth_articulation(talking_aus(200, 50, 1.0), 50)  # same motion, twice the frames
-    assert abs(np.median(fast) - np.median(slow)) < 0.03 * np.median(slow)
-
-
-def test_mouth_articulation_skips_frames_without_a_face():
-    aus = talking_aus(50, 25, 1.0)
-    aus[4:40] = np.nan  # the face is lost for 1.4 s
-    values = mouth_articulation(aus, 25)
-    assert np.isfinite(values[:4]).all() and np.isfinite(values[40:]).all()
-    assert np.isnan(values[10:34]).all()  # no face within 0.3 s
-
-
-def test_au_stream_is_the_aus_then_articulation():
-    blend = np.random.default_rng(0).uniform(size=(30, len(BLENDSHAPES))).astype(np.float32)
-    stream = au_stream(blend, BLENDSHAPES, 25)
-    assert stream.shape == (30, len(AU_FEATURE_NAMES))
-    assert AU_FEATURE_NAMES[-1] == "mouth_articulation"
-    np.testing.assert_array_equal(stream[:, :-1], action_units(blend, BLENDSHAPES))
-    np.testing.assert_array_equal(stream[:, -1], mouth_articulation(stream[:, :-1], 25))
 
 
 def _offline(*args, **kwargs):

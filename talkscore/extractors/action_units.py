@@ -22,10 +22,6 @@ Each AU intensity is 5 x (the blendshape score below), matching OpenFace's 0-5 s
 | AU25 | lips part | max(mean(mouthLowerDownLeft, mouthLowerDownRight), jawOpen - mouthClose) |
 | AU26 | jaw drop | jawOpen |
 | AU45 | blink | mean(eyeBlinkLeft, eyeBlinkRight) |
-
-The AU stream adds one column after them, `mouth_articulation`: how much the mouth AUs move
-around each frame (the sum of their standard deviations over a centred ARTICULATION_SECONDS
-window). Vague, mumbled mouth shapes move less than clear articulation of the same speech.
 """
 
 from __future__ import annotations
@@ -53,12 +49,6 @@ _BILATERAL = {
     "AU23": "mouthPress*",
     "AU45": "eyeBlink*",
 }
-#: the AUs of the lips and jaw that speech moves (not the smile and frown of AU12/AU15)
-MOUTH_AUS = ("AU10", "AU14", "AU17", "AU20", "AU23", "AU25", "AU26")
-#: window of `mouth_articulation`: about one syllable
-ARTICULATION_SECONDS = 0.3
-#: the AU stream's columns
-AU_FEATURE_NAMES = (*AU_NAMES, "mouth_articulation")
 _SINGLE = {"AU01": "browInnerUp", "AU17": "mouthShrugLower", "AU26": "jawOpen"}
 OPENFACE_SCALE = 5.0
 
@@ -79,26 +69,3 @@ def action_units(blendshapes: np.ndarray, names: list[str]) -> np.ndarray:
     lips_apart = np.clip(score("jawOpen") - score("mouthClose"), 0.0, 1.0)
     columns["AU25"] = np.maximum(score("mouthLowerDown*"), lips_apart)
     return (OPENFACE_SCALE * np.stack([columns[au] for au in AU_NAMES], axis=1)).astype(np.float32)
-
-
-def mouth_articulation(aus: np.ndarray, fps: float) -> np.ndarray:
-    """`[T]` sum over MOUTH_AUS of their standard deviation within the centred window of
-    ARTICULATION_SECONDS around each frame (at least 3 frames) of `[T, 17]` AUs; frames without
-    a face are skipped in the window, and a frame is NaN where fewer than 2 of its window have
-    one."""
-    length = len(aus)
-    width = max(3, round(ARTICULATION_SECONDS * fps))
-    mouth = aus[:, [AU_NAMES.index(au) for au in MOUTH_AUS]].astype(np.float64)
-    padded = np.pad(mouth, ((width // 2, width - 1 - width // 2), (0, 0)), constant_values=np.nan)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=0)[:length]
-    valid = np.isfinite(windows[:, 0]).sum(axis=-1)
-    out = np.full(length, np.nan, np.float32)
-    enough = valid >= 2
-    out[enough] = np.nanstd(windows[enough], axis=-1).sum(axis=-1)
-    return out
-
-
-def au_stream(blendshapes: np.ndarray, names: list[str], fps: float) -> np.ndarray:
-    """`[T, 18]` the AU stream: the 17 AUs then `mouth_articulation` (AU_FEATURE_NAMES)."""
-    aus = action_units(blendshapes, names)
-    return np.concatenate([aus, mouth_articulation(aus, fps)[:, None]], axis=1)
