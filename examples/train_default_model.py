@@ -203,25 +203,14 @@ def signal_labels(features, maps: dict) -> np.ndarray:
     return labels
 
 
-def unlabelled_on_rated() -> list[str]:
-    """Tasks without a signal label on ADTH-QA's rated videos: the tasks people judged there
-    and every task whose signal is also fitted to a judged one (sync -> lip_sync, so
-    cross_modal too: people already said how well those videos sync)."""
-    from talkscore.tasks import TASKS
-
-    judged = set(DIMENSION_TASKS.values())
-    judged_signals = {SIGNAL_TASKS[task] for task in judged if task in SIGNAL_TASKS}
-    return [t for t in TASKS if t in judged or SIGNAL_TASKS.get(t) in judged_signals]
-
-
 def labelled_videos(records, features, maps, leave_out: str | None = None) -> list:
     """(video, labels) for training: degraded real clips, signal-labelled generated clips,
-    ADTH-QA's real slices (clean) and generated videos (signal labels only where people did
-    not judge them, see `unlabelled_on_rated`), without source `leave_out`."""
+    ADTH-QA's real slices (clean) and generated videos (signals on the tasks people did not
+    judge: their preferences alone rank them on the others), without source `leave_out`."""
     from talkscore.degradations import CLEAN_LABEL
     from talkscore.tasks import TASKS
 
-    masked = [TASKS.index(task) for task in unlabelled_on_rated()]
+    judged = [TASKS.index(task) for task in DIMENSION_TASKS.values()]
     rows = [
         (Path(r["video"]), np.array(r["labels"], np.float32)) for r in records if not r["held_out"]
     ]
@@ -233,7 +222,7 @@ def labelled_videos(records, features, maps, leave_out: str | None = None) -> li
             rows.append((video, np.full(len(TASKS), CLEAN_LABEL, np.float32)))
         else:
             labels = signal_labels(features[video], maps)
-            labels[masked] = np.nan
+            labels[judged] = np.nan
             rows.append((video, labels))
     return rows
 
@@ -569,10 +558,8 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
         "  scorer's zero-lag confidence -> lip_sync and cross_modal; each mapped by a line fitted",
         "  on the degraded real clips: "
         + ", ".join(f"{t} = {a:.2f} x + {b:.2f}" for t, (a, b) in meta["signal_maps"].items())
-        + ". ADTH-QA's generated videos get no signal label on the tasks people rated there,",
-        "  nor on a task whose signal is also fitted to one of them ("
-        + ", ".join(t for t in unlabelled_on_rated() if t in SIGNAL_TASKS)
-        + ").",
+        + ". ADTH-QA's videos get no signal label on the tasks people rated (lip_sync): there",
+        "  their preferences alone order them.",
         f"- {meta['data']['preference_pairs']} ADTH-QA preference pairs (lip -> lip_sync, head ->",
         "  expression, render -> overall) through the pairwise ranking loss, plus each real",
         f"  source slice preferred to its generated versions on overall ({REAL_VOTES} votes of",
