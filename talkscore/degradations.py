@@ -110,10 +110,6 @@ DEGRADATIONS: dict[str, Degradation] = {
              "inpainting leaves it", overall=(3.8, 3.0, 2.2), lip_sync=(4.3, 3.9, 3.4)),
         _row("flicker", "video", (0.04, 0.1, 0.2), "per-frame brightness change, std N",
              overall=(3.8, 3.0, 2.0), expression=(4.3, 4.0, 3.6)),
-        # last so that adding it left every earlier row's seeded severity draw unchanged
-        _row("smoothed_mouth", "video", (1, 2, 4), "each mouth the mean of the mouths within "
-             "+-N frames: vague, lagging lip shapes", lip_sync=(3.8, 3.0, 2.2),
-             cross_modal=(4.0, 3.4, 2.8), expression=(4.4, 4.1, 3.8)),
     )
 }  # fmt: skip
 
@@ -281,44 +277,23 @@ def _in_mouth(op: Callable[[np.ndarray, float], np.ndarray]) -> Callable[..., li
 
 
 def _frozen_mouth(frames, share, rng, boxes=(), **_) -> list[np.ndarray]:
+    import cv2
+
     span = _segment(len(frames), share, rng)
     source = next((i for i in span if boxes[i] is not None), None)
     if source is None:
         return list(frames)
+    x0, y0, x1, y1 = boxes[source]
+    patch = frames[source][y0:y1, x0:x1]
     out = list(frames)
     for i in span:
-        if boxes[i] is not None:
-            out[i] = _paste_mouth(frames[i], boxes[i], _mouth(frames[source], boxes[source]))
-    return out
-
-
-def _smoothed_mouth(frames, radius, rng, boxes=(), **_) -> list[np.ndarray]:
-    import cv2
-
-    radius = int(radius)
-    out = list(frames)
-    for i, box in enumerate(boxes):
-        if box is None:
+        if boxes[i] is None:
             continue
-        size = (box[2] - box[0], box[3] - box[1])
-        near = range(max(0, i - radius), min(len(frames), i + radius + 1))
-        patches = [cv2.resize(_mouth(frames[j], boxes[j]), size) for j in near if boxes[j]]
-        out[i] = _paste_mouth(frames[i], box, np.mean(patches, axis=0, dtype=np.float32))
+        b = boxes[i]
+        pasted = frames[i].copy()
+        pasted[b[1] : b[3], b[0] : b[2]] = cv2.resize(patch, (b[2] - b[0], b[3] - b[1]))
+        out[i] = _blend(frames[i], pasted, b)
     return out
-
-
-def _mouth(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    return image[box[1] : box[3], box[0] : box[2]]
-
-
-def _paste_mouth(image: np.ndarray, box: tuple[int, int, int, int], patch) -> np.ndarray:
-    """`patch` (any size) resized into `box` of `image`, blended in with a feathered ellipse."""
-    import cv2
-
-    pasted = image.copy()
-    size = (box[2] - box[0], box[3] - box[1])
-    pasted[box[1] : box[3], box[0] : box[2]] = cv2.resize(patch, size).round().astype(np.uint8)
-    return _blend(image, pasted, box)
 
 
 def _blend(image: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -344,7 +319,6 @@ VIDEO_OPS: dict[str, Callable[..., list[np.ndarray]]] = {
     "mouth_downscale": _in_mouth(_downscale),
     "mouth_smooth": _in_mouth(_median),
     "flicker": _flicker,
-    "smoothed_mouth": _smoothed_mouth,
 }
 
 

@@ -112,30 +112,13 @@ def test_frame_operations_change_what_they_name():
         < 0.5 * np.abs(np.diff(frames[0].astype(float), axis=0)).mean()
     )
     boxes = [(20, 40, 44, 60)] * len(frames)
-    for name in ("mouth_blur", "mouth_downscale", "mouth_smooth", "frozen_mouth", "smoothed_mouth"):
+    for name in ("mouth_blur", "mouth_downscale", "mouth_smooth", "frozen_mouth"):
         changed = VIDEO_OPS[name](frames, DEGRADATIONS[name].params[-1], rng, boxes=boxes)
         diff = np.abs(changed[-1].astype(int) - frames[-1].astype(int)).sum(axis=2)
         assert diff[45:55, 26:38].mean() > 10, name  # inside the mouth box
         assert diff[:25].max() == 0 and diff[:, :10].max() == 0, name  # far from it
     without_face = VIDEO_OPS["mouth_blur"](frames, 4.0, rng, boxes=[None] * len(frames))
     assert all(np.array_equal(a, b) for a, b in zip(without_face, frames, strict=True))
-
-
-def test_smoothed_mouth_slows_the_mouth_and_leaves_a_still_one_alone():
-    frames, rng = moving_frames(), np.random.default_rng(0)
-    boxes = [(20, 40, 44, 60)] * len(frames)
-
-    def mouth_motion(video) -> float:
-        mouths = np.array([f[40:60, 20:44] for f in video], float)
-        return np.abs(np.diff(mouths, axis=0)).mean()
-
-    motion = [
-        mouth_motion(VIDEO_OPS["smoothed_mouth"](frames, r, rng, boxes=boxes)) for r in (1, 4)
-    ]
-    assert motion[1] < motion[0] < 0.8 * mouth_motion(frames)
-    still = [frames[0]] * len(frames)
-    kept = VIDEO_OPS["smoothed_mouth"](still, 4, rng, boxes=boxes)
-    assert all(np.array_equal(a, b) for a, b in zip(kept, still, strict=True))
 
 
 def test_a_rendered_variant_is_a_playable_clip(tmp_path):
