@@ -117,7 +117,7 @@ DEGRADATIONS: dict[str, Degradation] = {
         # last row: a new row at the end keeps the seeded severities of the rows above
         _row("damped_mouth", "video", (0.6, 0.35, 0.1), "lips and jaw warped toward their "
              "mean shape, share N of each movement kept", lip_sync=(3.8, 3.0, 2.2),
-             cross_modal=(4.0, 3.4, 2.8), expression=(4.3, 4.0, 3.6), overall=UNLABELLED),
+             cross_modal=(4.0, 3.4, 2.8), expression=(4.3, 4.0, 3.6)),
     )
 }  # fmt: skip
 
