@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from talkscore.extractors.sync_scorer import JAW_POINTS, LIP_POINTS
 from talkscore.tasks import OVERALL_TASK, TASKS
 
 #: Label of every task on an untouched real recording.
@@ -33,9 +32,6 @@ SAMPLE_RATE = 16000
 VIDEO_CRF = 18
 AUDIO_BITRATE = 96_000
 MAX_SIDE = 512
-#: Landmarks of the lips and jaw, and of the nose tip and outer eye corners (still while talking).
-MOUTH_POINTS = LIP_POINTS + JAW_POINTS
-ANCHOR_POINTS = (1, 33, 263)
 
 
 @dataclass(frozen=True)
@@ -114,10 +110,6 @@ DEGRADATIONS: dict[str, Degradation] = {
              "inpainting leaves it", overall=(3.8, 3.0, 2.2), lip_sync=(4.3, 3.9, 3.4)),
         _row("flicker", "video", (0.04, 0.1, 0.2), "per-frame brightness change, std N",
              overall=(3.8, 3.0, 2.0), expression=(4.3, 4.0, 3.6)),
-        # last row: a new row at the end keeps the seeded severities of the rows above
-        _row("damped_mouth", "video", (0.6, 0.35, 0.1), "lips and jaw warped toward their "
-             "mean shape, share N of each movement kept", lip_sync=(3.8, 3.0, 2.2),
-             cross_modal=(4.0, 3.4, 2.8), expression=(4.3, 4.0, 3.6)),
     )
 }  # fmt: skip
 
@@ -304,58 +296,6 @@ def _frozen_mouth(frames, share, rng, boxes=(), **_) -> list[np.ndarray]:
     return out
 
 
-def _damped_mouth(frames, keep, rng, points=(), **_) -> list[np.ndarray]:
-    """Each frame's mouth points moved toward their mean over the clip (in a face frame set by
-    the nose and eyes), keeping share `keep` of each movement: an under-articulating mouth."""
-    faces = {i: _face_frame(p) for i, p in enumerate(points) if p is not None}
-    if not faces:
-        return list(frames)
-    mean = np.mean([rel for rel, _, _ in faces.values()], axis=0)
-    out = list(frames)
-    for i, (rel, anchor, scale) in faces.items():
-        target = anchor + scale * (mean + keep * (rel - mean))
-        out[i] = _warp(frames[i], points[i][: len(MOUTH_POINTS)], target)
-    return out
-
-
-def _face_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Mouth points relative to the anchor points' centre, in units of the eye distance."""
-    anchors = points[len(MOUTH_POINTS) :]
-    centre, scale = anchors.mean(axis=0), float(np.linalg.norm(anchors[1] - anchors[2]))
-    scale = max(scale, 1.0)
-    return (points[: len(MOUTH_POINTS)] - centre) / scale, centre, scale
-
-
-def _warp(image: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """`image` smoothly warped so that what was at `source` (pixel xy) lands on `target`; pixels
-    beyond half the points' extent around them stay where they are."""
-    import cv2
-    from scipy.interpolate import RBFInterpolator
-
-    h, w = image.shape[:2]
-    both = np.vstack([source, target])
-    (x0, y0), (x1, y1) = both.min(axis=0), both.max(axis=0)
-    pad_x, pad_y = 0.5 * (x1 - x0) + 2, 0.5 * (y1 - y0) + 2
-    x0, y0 = int(max(0, x0 - pad_x)), int(max(0, y0 - pad_y))
-    x1, y1 = int(min(w - 1, x1 + pad_x)), int(min(h - 1, y1 + pad_y))
-    if x1 - x0 < 4 or y1 - y0 < 4:
-        return image
-    across, down = np.linspace(x0, x1, 9), np.linspace(y0, y1, 9)[1:-1]
-    ring = np.vstack(
-        [np.c_[across, np.full(9, y0)], np.c_[across, np.full(9, y1)]]
-        + [np.c_[np.full(7, x0), down], np.c_[np.full(7, x1), down]]
-    )
-    moves = np.vstack([source - target, np.zeros_like(ring)])  # output pixel -> where to read
-    field = RBFInterpolator(np.vstack([target, ring]), moves, smoothing=1.0)
-    ys, xs = np.mgrid[y0 : y1 + 1, x0 : x1 + 1].astype(np.float32)
-    shift = field(np.c_[xs.ravel(), ys.ravel()]).astype(np.float32).reshape(*xs.shape, 2)
-    out = image.copy()
-    out[y0 : y1 + 1, x0 : x1 + 1] = cv2.remap(
-        image, xs + shift[..., 0], ys + shift[..., 1], cv2.INTER_LINEAR, cv2.BORDER_REFLECT
-    )
-    return out
-
-
 def _blend(image: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """`changed` inside an elliptical, feathered mask over `box`, `image` elsewhere."""
     import cv2
@@ -379,47 +319,40 @@ VIDEO_OPS: dict[str, Callable[..., list[np.ndarray]]] = {
     "mouth_downscale": _in_mouth(_downscale),
     "mouth_smooth": _in_mouth(_median),
     "flicker": _flicker,
-    "damped_mouth": _damped_mouth,
 }
 
 
-def mouth_points(frames: list[np.ndarray], face_model: str | Path) -> list[np.ndarray | None]:
-    """Pixel xy of MOUTH_POINTS then ANCHOR_POINTS in each frame (None without a face)."""
+def mouth_boxes(frames: list[np.ndarray], face_model: str | Path) -> list[tuple | None]:
+    """Pixel box (x0, y0, x1, y1) around the lips and chin of each frame (None without a face)."""
     from talkscore.extractors.face import FaceTracker
+    from talkscore.extractors.sync_scorer import JAW_POINTS, LIP_POINTS
 
     with FaceTracker(face_model) as tracker:
         for index, frame in enumerate(frames):
             tracker.add(frame, index / FPS)
         track = tracker.finish()
-    chosen = list(MOUTH_POINTS + ANCHOR_POINTS)
-    return [
-        points[chosen, :2] * frame.shape[1::-1] if ok else None
-        for frame, ok, points in zip(frames, track.mask, track.landmarks, strict=True)
-    ]
-
-
-def mouth_box(points: np.ndarray | None, shape: tuple[int, ...]) -> tuple | None:
-    """Pixel box (x0, y0, x1, y1) around the lips and chin (None without a face)."""
-    if points is None:
-        return None
-    h, w = shape[:2]
-    xy = points[: len(MOUTH_POINTS)]
-    (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
-    pad_x, pad_y = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
-    box = (int(max(0, x0 - pad_x)), int(max(0, y0 - pad_y)))
-    box += (int(min(w, x1 + pad_x)), int(min(h, y1 + pad_y)))
-    return box if box[2] - box[0] >= 4 and box[3] - box[1] >= 4 else None
+    boxes: list[tuple | None] = []
+    for frame, ok, points in zip(frames, track.mask, track.landmarks, strict=True):
+        if not ok:
+            boxes.append(None)
+            continue
+        h, w = frame.shape[:2]
+        xy = points[list(LIP_POINTS + JAW_POINTS), :2] * (w, h)
+        (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+        pad_x, pad_y = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
+        box = (int(max(0, x0 - pad_x)), int(max(0, y0 - pad_y)))
+        box += (int(min(w, x1 + pad_x)), int(min(h, y1 + pad_y)))
+        boxes.append(box if box[2] - box[0] >= 4 and box[3] - box[1] >= 4 else None)
+    return boxes
 
 
 @dataclass
 class Clip:
-    """A decoded clip: frames on the FPS timeline, audio, and mouth boxes and points (see
-    `mouth_points`) for the mouth variants."""
+    """A decoded clip: frames on the FPS timeline, audio, and mouth boxes (for mouth variants)."""
 
     frames: list[np.ndarray]
     audio: np.ndarray
     boxes: list[tuple | None]
-    points: list[np.ndarray | None] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: str | Path, face_model: str | Path) -> Clip:
@@ -430,9 +363,7 @@ class Clip:
         audio = read_audio(path, SAMPLE_RATE)
         if audio is None or not len(audio):
             raise ValueError(f"{path}: no audio to degrade")
-        points = mouth_points(frames, face_model)
-        boxes = [mouth_box(p, f.shape) for p, f in zip(points, frames, strict=True)]
-        return cls(frames, audio, boxes, points)
+        return cls(frames, audio, mouth_boxes(frames, face_model))
 
 
 def render_variant(
@@ -450,7 +381,7 @@ def render_variant(
         elif row.stream == "audio":
             audio = AUDIO_OPS[row.name](audio, param, rng, foreign=foreign)
         else:
-            frames = VIDEO_OPS[row.name](frames, param, rng, boxes=clip.boxes, points=clip.points)
+            frames = VIDEO_OPS[row.name](frames, param, rng, boxes=clip.boxes)
     write_mp4(out, frames, np.clip(audio, -1, 1), **encode)
     return {"variant": variant.key, "labels": variant.labels().tolist(), **encode}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -11,7 +10,6 @@ from talkscore.degradations import (
     AUDIO_OPS,
     CLEAN_LABEL,
     DEGRADATIONS,
-    MOUTH_POINTS,
     OVERALL_SHARE,
     SAMPLE_RATE,
     UNLABELLED,
@@ -121,27 +119,6 @@ def test_frame_operations_change_what_they_name():
         assert diff[:25].max() == 0 and diff[:, :10].max() == 0, name  # far from it
     without_face = VIDEO_OPS["mouth_blur"](frames, 4.0, rng, boxes=[None] * len(frames))
     assert all(np.array_equal(a, b) for a, b in zip(without_face, frames, strict=True))
-
-
-def test_a_damped_mouth_moves_the_lips_toward_their_mean_shape():
-    """A dark lip line 8 px lower in the second frame: with no movement kept, both frames show it
-    at the middle (4 px from each); far from the mouth nothing changes."""
-    rng = np.random.default_rng(0)
-    lips = np.c_[rng.uniform(20, 44, len(MOUTH_POINTS)), rng.uniform(36, 44, len(MOUTH_POINTS))]
-    anchors = np.array([[32.0, 20.0], [20.0, 12.0], [44.0, 12.0]])
-    frames, points = [], []
-    for drop in (0, 8):
-        frame = np.full((64, 64, 3), 200, np.uint8)
-        frame[40 + drop, 16:48] = 20
-        frames.append(cv2.GaussianBlur(frame, (0, 0), 1.0))
-        points.append(np.vstack([lips + (0, drop), anchors]))
-    damped = VIDEO_OPS["damped_mouth"](frames, 0.0, rng, points=points)
-    for frame in damped:
-        assert abs(int(np.argmin(frame[:, 28:36, 0].mean(axis=1))) - 44) <= 1
-        assert np.array_equal(frame[:25], frames[0][:25])
-    kept = VIDEO_OPS["damped_mouth"](frames, 1.0, rng, points=points)
-    assert all(np.array_equal(a, b) for a, b in zip(kept, frames, strict=True))
-    assert VIDEO_OPS["damped_mouth"](frames, 0.0, rng, points=[None, None]) == frames
 
 
 def test_a_rendered_variant_is_a_playable_clip(tmp_path):
