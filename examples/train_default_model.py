@@ -444,11 +444,7 @@ def single_signals(features) -> dict:
     learned = d.get("sync_scorer") or {}
     pose = features.head_pose
     names = features.feature_names["visual"]
-    visual = features.streams["visual"]
-    sharpness, mouth_sharpness, mouth_motion = (
-        visual[:, names.index(n)]
-        for n in ("face_lap_logvar", "mouth_lap_logvar", "mouth_diff_energy")
-    )
+    sharpness = features.streams["visual"][:, names.index("face_lap_logvar")]
     offset = learned.get("sync_scorer_offset_frames", np.nan)
     correlation = d["sync"]["offset_frames"] if d["has_audio"] else np.nan
     jerk = float(np.nanmean(np.abs(np.diff(pose[:, :3], n=3, axis=0))))
@@ -459,8 +455,6 @@ def single_signals(features) -> dict:
         "head position std": float(np.nanmean(np.nanstd(pose[:, 3:5], axis=0))),
         "head-angle jerk (lower better)": -jerk,
         "face sharpness": float(np.nanmedian(sharpness)),
-        "mouth sharpness": float(np.nanmedian(mouth_sharpness)),
-        "mouth motion (pixel change)": float(np.nanmean(mouth_motion)),
         "DNSMOS": (d.get("dnsmos") or {}).get("ovrl", np.nan),
     }
 
