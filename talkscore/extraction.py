@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Bumped whenever extracted features change meaning; part of every cache key.
-FEATURE_SCHEMA_VERSION = 5
+FEATURE_SCHEMA_VERSION = 4
 SAMPLE_RATE = 16000
 _MAX_PENDING_FRAMES = 8  # frames queued for the visual backend's thread (bounds memory)
 DNSMOS_NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from talkscore.errors import BackendUnavailable
-from talkscore.extractors.crops import face_crop, mouth_box, square_box
+from talkscore.extractors.crops import face_crop, square_box
 from talkscore.extractors.quality import REGION_FEATURES, QualityBackend, QualitySettings
 
 #: a face-sized box in the middle of a 512x512 talking-head frame
 BOX = (140, 90, 380, 440)
-REGIONS = ("face", "mouth", "frame")
+REGIONS = ("face", "frame")
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,8 @@ def test_quality_shapes_names_and_missing_face():
     features = backend.finish()
     names = backend.feature_names()
     assert features.shape == (4, backend.dim) and features.dtype == np.float32
-    assert len(names) == len(set(names)) == backend.dim == 2 * len(REGIONS) * len(REGION_FEATURES)
-    face = np.array([n.startswith(("face_", "mouth_")) for n in names])
+    assert len(names) == len(set(names)) == backend.dim == 4 * len(REGION_FEATURES)
+    face = np.array([n.startswith("face_") for n in names])
     assert np.isfinite(features[[0, 1, 3]]).all()
     assert np.isnan(features[2, face]).all() and np.isfinite(features[2, ~face]).all()
     half = backend.dim // 2  # then each feature minus its median over the video
@@ -173,22 +173,7 @@ def test_missing_face_restarts_face_history(real_frames):
     for image, box in zip(real_frames[:3], (BOX, None, BOX), strict=True):
         backend.add(image, box)
     rows = [dict(zip(backend.feature_names(), row, strict=True)) for row in backend.finish()]
-    assert rows[2]["face_diff_energy"] == rows[2]["mouth_diff_energy"] == 0.0
-    assert rows[2]["frame_diff_energy"] > 0.0
-
-
-def test_mouth_region_sees_a_blurred_mouth():
-    """Blurring the mouth region alone costs the mouth features far more sharpness than the
-    face's, and leaves the mouth region's place in the face box where `mouth_box` says."""
-    frame = textured_frame(3)
-    x0, y0, x1, y1 = mouth_box(BOX)
-    assert BOX[0] < x0 < x1 < BOX[2] and (BOX[1] + BOX[3]) / 2 < y0 < y1 <= BOX[3] + 10
-    blurred = frame.copy()
-    blurred[y0:y1, x0:x1] = cv2.GaussianBlur(frame[y0:y1, x0:x1], (0, 0), 4)
-    sharp, soft = quality(frame), quality(blurred)
-    mouth_drop = sharp["mouth_lap_logvar"] - soft["mouth_lap_logvar"]
-    face_drop = sharp["face_lap_logvar"] - soft["face_lap_logvar"]
-    assert mouth_drop > 2 * face_drop > 0
+    assert rows[2]["face_diff_energy"] == 0.0 and rows[2]["frame_diff_energy"] > 0.0
 
 
 # ---- face crops ------------------------------------------------------------------------------

@@ -29,22 +29,6 @@ def clamped_square(box: Box, shape: tuple[int, ...], margin: float) -> Box:
     return max(sx0, 0), max(sy0, 0), min(sx1, width), min(sy1, height)
 
 
-#: where the mouth lies in a face box (landmark extent, forehead to chin) of a frontal or
-#: three-quarter face: centre as fractions of the box's width and height, side of the square
-#: region as a fraction of its width (lips measured at x 0.2-0.75, y 0.58-0.86 of the box)
-MOUTH_CENTRE = (0.5, 0.73)
-MOUTH_SIDE = 0.55
-
-
-def mouth_box(box: Box) -> Box:
-    """Square mouth region of a face box `(x0, y0, x1, y1)`, by `MOUTH_CENTRE` and `MOUTH_SIDE`."""
-    x0, y0, x1, y1 = box
-    width, height = x1 - x0, y1 - y0
-    cx, cy = x0 + MOUTH_CENTRE[0] * width, y0 + MOUTH_CENTRE[1] * height
-    half = max(1, round(MOUTH_SIDE * width / 2))
-    return round(cx) - half, round(cy) - half, round(cx) + half, round(cy) + half
-
-
 def face_crop(image: np.ndarray, box: Box, size: int, margin: float = 0.25) -> np.ndarray:
     """`size` x `size` crop of the square around `box` (`margin` of its longer side added per
     side); parts outside the image are filled by replicating the border; resized with INTER_AREA.

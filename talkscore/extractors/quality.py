@@ -1,8 +1,7 @@
 """Default visual backend: hand-crafted image-quality features, no download.
 
-Each frame gives the same 31 features for three regions, the face crop (`face_*`, NaN without
-a face), the mouth region (`mouth_*`: the lower centre of the face box, `crops.mouth_box`, NaN
-without a face) and the full frame (`frame_*`); all come from `_region_features`:
+Each frame gives the same 31 features for two regions, the face crop (`face_*`, NaN without a
+face) and the full frame (`frame_*`); both come from `_region_features`:
 
 - sharpness: `lap_logvar` log1p variance of the 3x3 Laplacian, `tenengrad_log` log1p mean
   squared 3x3 Sobel gradient (gray levels 0..255);
@@ -25,8 +24,8 @@ without a face) and the full frame (`frame_*`); all come from `_region_features`
 
 Noise and blockiness use the region at the decoded resolution (resampling hides both, and the
 block grid is kept aligned with the image origin); everything else uses the face crop resized to
-`crop_size`, the mouth region resized to `mouth_size` or the frame downscaled to `analysis_size`.
-A frame without a face restarts the face and mouth regions' temporal history.
+`crop_size` or the frame downscaled to `analysis_size`. A frame without a face restarts the face
+region's temporal history.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from talkscore.extractors import minus_video_median
-from talkscore.extractors.crops import Box, check_rgb, clamped_square, face_crop, mouth_box
+from talkscore.extractors.crops import Box, check_rgb, clamped_square, face_crop
 
 _PAIR_NAMES = tuple(
     f"pair_{direction}_{param}"
@@ -63,7 +62,7 @@ REGION_FEATURES: tuple[str, ...] = (
     "luma_delta",
     "luma_second_diff",
 )
-REGIONS = ("face", "mouth", "frame")
+REGIONS = ("face", "frame")
 
 # moment-matching table of (A)GGD shapes: ratio(alpha) = G(2/a)^2 / (G(1/a) G(3/a)), increasing
 _SHAPES = np.arange(0.2, 10.0, 0.001)
@@ -83,8 +82,6 @@ class QualitySettings:
     crop_size: int = 128
     # the face box's longer side is enlarged by this fraction on each side before cropping
     crop_margin: float = 0.25
-    # side of the square mouth crop the mouth features are computed on (pixels)
-    mouth_size: int = 64
     # the full frame is downscaled to at most this longer side (pixels) for its features
     analysis_size: int = 256
     # gray levels (0..255) at or below this count as clipped dark
@@ -99,8 +96,8 @@ class QualitySettings:
 
     def validate(self) -> None:
         """Raise ValueError naming the field to fix."""
-        if min(self.crop_size, self.mouth_size, self.analysis_size) < 16:
-            raise ValueError("crop_size, mouth_size and analysis_size must be at least 16 pixels")
+        if self.crop_size < 16 or self.analysis_size < 16:
+            raise ValueError("crop_size and analysis_size must be at least 16 pixels")
         if self.crop_margin < 0:
             raise ValueError(f"crop_margin must be >= 0, got {self.crop_margin}")
         if not 0 <= self.dark_level < self.bright_level <= 255:
@@ -142,27 +139,16 @@ class QualityBackend:
         """Start a new video."""
         self._rows: list[np.ndarray] = []
         self._face_history = _History()
-        self._mouth_history = _History()
         self._frame_history = _History()
 
     def add(self, image: np.ndarray, face_box: Box | None) -> None:
         """Compute the features of one RGB uint8 frame [H, W, 3] with its face box (or None)."""
         check_rgb(image)
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        if face_box is None:
-            self._face_history, self._mouth_history = _History(), _History()
-            face = mouth = np.full(len(REGION_FEATURES), np.nan, dtype=np.float32)
-        else:
-            s = self.settings
-            face = self._crop_features(
-                image, gray, face_box, s.crop_size, s.crop_margin, self._face_history
-            )
-            mouth = self._crop_features(
-                image, gray, mouth_box(face_box), s.mouth_size, 0.0, self._mouth_history
-            )
+        face = self._face_features(image, gray, face_box)
         small = _downscale(image, self.settings.analysis_size)
         frame = _region_features(small, gray, (0, 0), self._frame_history, self.settings)
-        self._rows.append(np.concatenate([face, mouth, frame]))
+        self._rows.append(np.concatenate([face, frame]))
 
     def finish(self) -> np.ndarray:
         """Features of the frames added since `reset`, [T, dim] float32: the absolute values,
@@ -173,18 +159,14 @@ class QualityBackend:
         rows = np.stack(self._rows).astype(np.float32, copy=False)
         return np.concatenate([rows, minus_video_median(rows)], axis=1)
 
-    def _crop_features(
-        self,
-        image: np.ndarray,
-        gray: np.ndarray,
-        box: Box,
-        size: int,
-        margin: float,
-        history: _History,
-    ) -> np.ndarray:
-        x0, y0, x1, y1 = clamped_square(box, image.shape, margin)
-        crop = face_crop(image, box, size, margin)
-        return _region_features(crop, gray[y0:y1, x0:x1], (x0, y0), history, self.settings)
+    def _face_features(self, image: np.ndarray, gray: np.ndarray, box: Box | None) -> np.ndarray:
+        if box is None:
+            self._face_history = _History()
+            return np.full(len(REGION_FEATURES), np.nan, dtype=np.float32)
+        s = self.settings
+        x0, y0, x1, y1 = clamped_square(box, image.shape, s.crop_margin)
+        crop = face_crop(image, box, s.crop_size, s.crop_margin)
+        return _region_features(crop, gray[y0:y1, x0:x1], (x0, y0), self._face_history, s)
 
 
 def _region_features(
