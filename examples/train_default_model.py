@@ -272,13 +272,13 @@ MAX_FRAMES = 100  # training videos are cut to seeded 4 s windows (scoring reads
 RANKING_WINDOWS = 4  # aligned windows per rated pair
 
 
-def window(features, start: int):
-    """A copy of `features` cut to MAX_FRAMES frames from `start` (whole when shorter)."""
+def window(features, start: int, frames: int = MAX_FRAMES):
+    """A copy of `features` cut to `frames` frames from `start` (whole when shorter)."""
     from dataclasses import replace
 
-    if features.num_frames <= MAX_FRAMES:
+    if features.num_frames <= frames:
         return features
-    cut = slice(start, start + MAX_FRAMES)
+    cut = slice(start, start + frames)
     return replace(
         features,
         streams={m: x[cut] for m, x in features.streams.items()},
@@ -379,27 +379,36 @@ def scores_of(models: list, reducer, features, videos) -> list[dict]:
     return scores
 
 
+def loso_folds(records, features) -> dict:
+    """ADTH-QA source -> `training_set` of everything but that source's videos and pairs."""
+    maps = fit_signal_maps(records, features)
+    folds = {}
+    for source in sorted({adth_source(v) for v in adth_videos()}):
+        rows = labelled_videos(records, features, maps, leave_out=source)
+        pairs = preferences(leave_out=source) + real_over_generated(leave_out=source)
+        folds[source] = training_set(rows, pairs, features)
+    return folds
+
+
+def fold_members(folds: dict, seeds: tuple[int, ...], workers: int) -> dict:
+    """Source -> the members trained on its fold, one per seed (`workers` at a time)."""
+    jobs = [(*fold[1:], seed) for fold in folds.values() for seed in seeds]
+    members = iter(member for member, _loss in fit_members(jobs, workers))
+    return {source: [next(members) for _ in seeds] for source in folds}
+
+
 def loso(records, features, workers: int) -> dict:
     """Leave one ADTH-QA source out, train the ensemble, score its videos; rotate over the five
     sources. Each member is also measured alone (the seed spread), its scores kept beside the
     ensemble's."""
     from talkscore.models import ModelEnsemble
 
-    sources = sorted({adth_source(v) for v in adth_videos()})
-    maps = fit_signal_maps(records, features)
-    folds = {}
-    for source in sources:
-        rows = labelled_videos(records, features, maps, leave_out=source)
-        pairs = preferences(leave_out=source) + real_over_generated(leave_out=source)
-        folds[source] = training_set(rows, pairs, features)
-    jobs = [(*folds[s][1:], seed) for s in sources for seed in MEMBER_SEEDS]
-    members = iter(member for member, _loss in fit_members(jobs, workers))
+    folds = loso_folds(records, features)
+    trained = fold_members(folds, MEMBER_SEEDS, workers)
     scores, per_seed = {}, {seed: {} for seed in MEMBER_SEEDS}
-    for source in sources:
-        reducer = folds[source][0]
+    for source, (reducer, *_) in folds.items():
         videos = [v for v in adth_videos() if adth_source(v) == source]
-        fold_members = [next(members) for _ in MEMBER_SEEDS]
-        models = [ModelEnsemble(fold_members), *fold_members]
+        models = [ModelEnsemble(trained[source]), *trained[source]]
         ensemble, *alone = scores_of(models, reducer, features, videos)
         scores |= ensemble
         for seed, member_scores in zip(MEMBER_SEEDS, alone, strict=True):
