@@ -25,17 +25,14 @@ from dataclasses import replace
 
 import numpy as np
 from train_default_model import (
-    ADTH,
-    DIMENSION_TASKS,
     WORK,
     all_features,
     fold_members,
     loso_folds,
+    preferences,
     scores_of,
     window,
 )
-
-CLEAR = 5  # votes apart
 
 
 def exchanged(a, b, modality: str) -> tuple:
@@ -50,11 +47,11 @@ def exchanged(a, b, modality: str) -> tuple:
 
 def clear_pairs() -> list[tuple]:
     """(source, task, preferred video, other video) of every clear ADTH-QA pair."""
-    from talkscore.datasets import read_preferences
+    from talkscore.datasets import CLEAR_MARGIN
 
     clear = []
-    for p in read_preferences(ADTH / "preferences.csv", dimension_tasks=DIMENSION_TASKS):
-        if abs(p.votes_a - p.votes_b) >= CLEAR:
+    for p in preferences():
+        if abs(p.votes_a - p.votes_b) >= CLEAR_MARGIN:
             winner, other = (
                 (p.video_a, p.video_b) if p.votes_a > p.votes_b else (p.video_b, p.video_a)
             )
@@ -104,10 +101,10 @@ def main() -> None:
     features = all_features(records, args.workers)
     folds = loso_folds(records, features)
     trained = fold_members(folds, tuple(args.seeds), args.workers)
+    models = {source: ModelEnsemble(members) for source, members in trained.items()}
     rows = []
     for source, task, winner, loser in clear_pairs():
-        model = ModelEnsemble(trained[source])
-        margin = margins(model, folds[source][0], features, task, winner, loser)
+        margin = margins(models[source], folds[source][0], features, task, winner, loser)
         rows.append({"task": task, "pair": f"{winner.stem} > {loser.stem}", "margin": margin})
         print(task, rows[-1]["pair"], {k: round(v, 3) for k, v in margin.items()}, flush=True)
     report = {"seeds": args.seeds, "summary": summary(rows), "pairs": rows}

@@ -177,10 +177,14 @@ def read_preferences(
     return [_preference(path, line, record, base, mapping) for line, record in records]
 
 
+#: votes apart (out of about 10) that make a rated pair clear
+CLEAR_MARGIN = 5
+
+
 def preference_agreement(
     pairs: Sequence[PreferencePair],
     score_of: Callable[[Path, str], float],
-    min_margin: float = 5,
+    min_margin: float = CLEAR_MARGIN,
 ) -> dict[str, dict]:
     """Per dimension, the share of clear-majority pairs that the scores order as voters did.
 
