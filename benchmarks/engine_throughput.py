@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from talkscore.batch import ScoreJob, score_batch
+from talkscore.batch.jobs import run_jobs
+from talkscore.batch.scores import ScoreJob, score_batch
 from talkscore.decoding import probe
-from talkscore.pool import run_jobs
 
 DATA = Path(os.environ.get("TALKSCORE_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
 CLIPS = sorted((DATA / "clips/real").glob("pcavs_*.mp4"))[:6]
@@ -37,7 +37,7 @@ def timed(engine, job, workers: int) -> float:
 
 
 def main() -> None:
-    from talkscore.ray_engine import RayEngine
+    from talkscore.batch.ray_engine import RayEngine
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)

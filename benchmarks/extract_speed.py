@@ -25,12 +25,12 @@ import numpy as np
 
 from talkscore.decoding import iter_frames, probe, read_audio
 from talkscore.extraction import SAMPLE_RATE, ExtractionSettings, Extractor
-from talkscore.extractors.av_sync import estimate_offset, mouth_signals, speech_envelope
 from talkscore.extractors.dnsmos import dnsmos, dnsmos_windows
 from talkscore.extractors.face import FaceTracker, resolve_face_model
 from talkscore.extractors.quality import QualityBackend
 from talkscore.extractors.spectral import SpectralBackend
-from talkscore.extractors.sync_scorer import SyncScorer
+from talkscore.sync.correlation import estimate_offset, mouth_signals, speech_envelope
+from talkscore.sync.scorer import SyncScorer
 
 DATA = Path(os.environ.get("TALKSCORE_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
 DEFAULT_CLIP = DATA / "clips/real/sadtalker_ref_WDA_AlexandriaOcasioCortez_000.mp4"

@@ -28,10 +28,10 @@ import time
 import torch
 
 import talkscore
-from talkscore.batching import collate
 from talkscore.models import ModelConfig, TalkingFaceQualityModel
-from talkscore.synthetic import REDUCED_DIMS, factor_samples
+from talkscore.samples import collate
 from talkscore.training import TrainConfig, Trainer
+from talkscore.training.synthetic import REDUCED_DIMS, factor_samples
 
 DISTINCT_BATCHES = 4  # batches are cycled; a few distinct ones keep the data honest
 

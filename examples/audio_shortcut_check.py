@@ -64,8 +64,8 @@ def shared_audio_copy(video: Path) -> Path:
 def main() -> None:
     from rich.progress import track
 
-    from talkscore.datasets import preference_agreement
     from talkscore.scoring import Scorer
+    from talkscore.training.datasets import preference_agreement
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint folder (default: the bundled model)")

@@ -47,7 +47,7 @@ def exchanged(a, b, modality: str) -> tuple:
 
 def clear_pairs() -> list[tuple]:
     """(source, task, preferred video, other video) of every clear ADTH-QA pair."""
-    from talkscore.datasets import CLEAR_MARGIN
+    from talkscore.training.datasets import CLEAR_MARGIN
 
     clear = []
     for p in preferences():

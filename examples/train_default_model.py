@@ -6,8 +6,9 @@
 Stages (each reuses what the previous ones left in the work folder, $TALKSCORE_WORK or
 ~/.cache/talkscore/default_model):
 1. render: every real recording in ../shared/data/clips/real/ is written again clean and once per
-   row of talkscore.degradations.DEGRADATIONS at a seeded random severity (the held-out clips only
-   clean, 200 ms audio shift, 5 dB noise and a frozen face: the checks of the model card).
+   row of talkscore.training.degradations.DEGRADATIONS at a seeded random severity (the
+   held-out clips only clean, 200 ms audio shift, 5 dB noise and a frozen face: the checks of
+   the model card).
 2. features: extraction of every rendered clip, the generated clips and the ADTH-QA videos.
 3. loso: leave-one-source-out on ADTH-QA's development half (train without one source's videos and
    preferences, measure agreement on that source's clear pairs, rotate).
@@ -58,7 +59,7 @@ def real_clips() -> list[Path]:
 
 def check_variants():
     """Held-out checks: clean, audio moved 200 ms (5 frames), 5 dB noise, a frozen face."""
-    from talkscore.degradations import Variant
+    from talkscore.training.degradations import Variant
 
     return [
         Variant(None),
@@ -70,7 +71,7 @@ def check_variants():
 
 def training_variants(index: int):
     """Clean plus every degradation once, at a seeded random severity."""
-    from talkscore.degradations import DEGRADATIONS, Variant
+    from talkscore.training.degradations import DEGRADATIONS, Variant
 
     rng = np.random.default_rng([SEED, index])
     return [Variant(None)] + [
@@ -82,8 +83,8 @@ def training_variants(index: int):
 def render_clip(job: tuple[int, str]) -> list[dict]:
     """Write the variants of one real clip; returns one record per written video."""
     from talkscore.decoding import read_audio
-    from talkscore.degradations import Clip, render_variant
     from talkscore.extractors.face import resolve_face_model
+    from talkscore.training.degradations import Clip, render_variant
 
     index, name = job
     source = DATA / "clips" / "real" / name
@@ -146,7 +147,7 @@ def adth_source(video: Path) -> str:
 
 def all_features(records: list[dict], workers: int) -> dict:
     from talkscore.extraction import ExtractionSettings
-    from talkscore.workflow import DataConfig, video_features
+    from talkscore.training.workflow import DataConfig, video_features
 
     videos = [Path(r["video"]) for r in records] + generated_clips() + adth_videos()
 
@@ -191,8 +192,8 @@ def fit_signal_maps(records: list[dict], features: dict) -> dict[str, tuple[floa
 
 def signal_labels(features, maps: dict) -> np.ndarray:
     """Task labels of a video without human labels, from its signals (NaN where none)."""
-    from talkscore.degradations import CLEAN_LABEL
     from talkscore.tasks import TASKS
+    from talkscore.training.degradations import CLEAN_LABEL
 
     values = signals(features)
     labels = np.full(len(TASKS), np.nan, np.float32)
@@ -207,8 +208,8 @@ def labelled_videos(records, features, maps, leave_out: str | None = None) -> li
     """(video, labels) for training: degraded real clips, signal-labelled generated clips,
     ADTH-QA's real slices (clean) and generated videos (signals on the tasks people did not
     judge: their preferences alone rank them on the others), without source `leave_out`."""
-    from talkscore.degradations import CLEAN_LABEL
     from talkscore.tasks import TASKS
+    from talkscore.training.degradations import CLEAN_LABEL
 
     judged = [TASKS.index(task) for task in DIMENSION_TASKS.values()]
     rows = [
@@ -229,7 +230,7 @@ def labelled_videos(records, features, maps, leave_out: str | None = None) -> li
 
 def preferences(leave_out: str | None = None) -> list:
     """ADTH-QA's rated pairs, without source `leave_out`."""
-    from talkscore.datasets import read_preferences
+    from talkscore.training.datasets import read_preferences
 
     pairs = read_preferences(ADTH / "preferences.csv", dimension_tasks=DIMENSION_TASKS)
     return [p for p in pairs if p.source != leave_out]
@@ -242,7 +243,7 @@ REAL_VOTES = 10
 def real_over_generated(leave_out: str | None = None) -> list:
     """Each ADTH-QA real source slice preferred to its generated versions on overall (real
     recordings sit at the top of the scale), without source `leave_out`."""
-    from talkscore.datasets import PreferencePair
+    from talkscore.training.datasets import PreferencePair
 
     pairs = []
     for video in adth_videos():
@@ -434,7 +435,7 @@ def by_name(scores: dict) -> dict:
 def loso_agreement(scores: dict) -> dict:
     """Clear-pair agreement per dimension and, per source, whether its real slice scores above
     all its generated versions on overall."""
-    from talkscore.datasets import preference_agreement
+    from talkscore.training.datasets import preference_agreement
 
     real_on_top = {}
     for source in sorted({adth_source(v) for v in adth_videos()}):
@@ -470,7 +471,7 @@ def single_signals(features) -> dict:
 
 def signal_agreement(features) -> dict:
     """Agreement of each single signal with the clear ADTH-QA preferences, per dimension."""
-    from talkscore.datasets import preference_agreement
+    from talkscore.training.datasets import preference_agreement
 
     values = {v: single_signals(features[v]) for v in adth_videos()}
     report = {}
@@ -545,7 +546,7 @@ def ship(records, features, loso_report: dict, workers: int) -> None:
 
 
 def write_model_card(path: Path, meta: dict, rendered: int) -> None:
-    from talkscore.degradations import CLEAN_LABEL, DEGRADATIONS, OVERALL_SHARE, UNLABELLED
+    from talkscore.training.degradations import CLEAN_LABEL, DEGRADATIONS, OVERALL_SHARE, UNLABELLED
 
     loso = meta["leave_one_source_out"]
     seeds = [str(seed) for seed in meta["training"]["member_seeds"]]

@@ -63,9 +63,9 @@ def speech_clips(data: Path) -> list[Path]:
 def prepare(path: Path) -> dict | None:
     """Face track + audio -> sync streams of one clip (None when unusable)."""
     from talkscore.decoding import iter_frames, read_audio
-    from talkscore.extractors.av_sync import estimate_offset, mouth_signals, speech_envelope
     from talkscore.extractors.face import FaceTracker, resolve_face_model
-    from talkscore.extractors.sync_scorer import audio_features, mouth_features
+    from talkscore.sync.correlation import estimate_offset, mouth_signals, speech_envelope
+    from talkscore.sync.scorer import audio_features, mouth_features
 
     audio = read_audio(path)
     if audio is None or len(audio) == 0:
@@ -122,7 +122,7 @@ def against_correlation(details: dict, correlation: dict[str, int]) -> dict:
 
 def streams_of(prepared: dict):
     """(ClipStreams, correlation-diagnostic offset) of one `prepare` result."""
-    from talkscore.sync_training import ClipStreams
+    from talkscore.sync.training import ClipStreams
 
     fields = dict(prepared)
     correlation = fields.pop("correlation_offset")
@@ -131,7 +131,7 @@ def streams_of(prepared: dict):
 
 def lip_preference_agreement(scorer, pool) -> dict | None:
     """Share of ADTH-QA's clear lip preferences the zero-lag confidence orders as raters did."""
-    from talkscore.datasets import preference_agreement, read_preferences
+    from talkscore.training.datasets import preference_agreement, read_preferences
 
     csv_path = DATA / "adthqa_dev" / "preferences.csv"
     if not csv_path.is_file():
@@ -147,9 +147,9 @@ def lip_preference_agreement(scorer, pool) -> dict | None:
 
 
 def main() -> None:
-    from talkscore.extractors.sync_scorer import ASSET, SyncScorer
-    from talkscore.models.sync import SyncConfig
-    from talkscore.sync_training import (
+    from talkscore.sync.network import SyncConfig
+    from talkscore.sync.scorer import ASSET, SyncScorer
+    from talkscore.sync.training import (
         SyncTrainConfig,
         cross_validate_sync,
         evaluate_sync,

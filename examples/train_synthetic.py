@@ -5,8 +5,8 @@ Run from the repository root (about 20 s on two CPU cores):
     python examples/train_synthetic.py --out runs/synthetic
 
 The features stand in for the reduced modality streams (visual 100, audio 200, keypoint 50,
-au 17 dims); each task's label depends on a known modality (see talkscore.synthetic). Writes
-runs/synthetic/{log.jsonl, tensorboard/, checkpoint/} and prints held-out metrics per task.
+au 17 dims); each task's label depends on a known modality (see talkscore.training.synthetic).
+Writes runs/synthetic/{log.jsonl, tensorboard/, checkpoint/} and prints held-out metrics per task.
 Seeded: the same command gives the same numbers on the same machine.
 """
 
@@ -16,8 +16,8 @@ import argparse
 
 import talkscore
 from talkscore.models import ModelConfig, TalkingFaceQualityModel
-from talkscore.synthetic import factor_samples
 from talkscore.training import TrainConfig, Trainer
+from talkscore.training.synthetic import factor_samples
 
 
 def main() -> None:

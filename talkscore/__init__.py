@@ -11,11 +11,13 @@ __version__ = "0.1.0"
 
 # torch-backed parts load on first use, so `talkscore --help` stays fast
 _LAZY = {
-    "load_model": "talkscore.checkpoint",
-    "save_checkpoint": "talkscore.checkpoint",
+    "load_scorer": "talkscore.scoring",
+    "available_models": "talkscore.scoring",
     "score_video": "talkscore.scoring",
     "Scorer": "talkscore.scoring",
     "VideoScore": "talkscore.scoring",
+    "load_model": "talkscore.checkpoint",
+    "save_checkpoint": "talkscore.checkpoint",
 }
 
 __all__ = ["MODALITIES", "TASKS", "__version__", *_LAZY]

@@ -9,6 +9,7 @@ unpickled.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 from dataclasses import replace
@@ -36,6 +37,8 @@ REDUCER_FILE = "reducer.safetensors"
 CHECKPOINT_FILES = (WEIGHTS_FILE, METADATA_FILE, REDUCER_FILE)
 #: The bundled default model (built by examples/train_default_model.py; see its MODEL_CARD.md).
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
+#: Models that ship with talkscore, by name (a name wins over a folder of the same name).
+BUNDLED_MODELS = {"default": DEFAULT_MODEL}
 
 #: What a checkpoint holds: one network or an ensemble of them.
 Model = TalkingFaceQualityModel | ModelEnsemble
@@ -108,7 +111,8 @@ def _is_count(value: Any) -> bool:
 
 def load_model(path: str | Path | None = None, device: str | torch.device | None = None) -> Model:
     """Rebuild the model (or ensemble) saved at `path` (a checkpoint folder or a file inside it;
-    None: the bundled default model), in eval mode. The metadata is available as `model.metadata`.
+    None or a bundled name: that bundled model), in eval mode. The metadata is available as
+    `model.metadata`.
     """
     folder = checkpoint_folder(path)
     meta = read_metadata(folder)
@@ -140,15 +144,31 @@ def load_reducer(path: str | Path | None = None) -> Reducer | None:
         raise CheckpointError(f"{file}: {exc}") from None
 
 
+def model_label(checkpoint: str | Path | None) -> str:
+    """What results call a checkpoint: its path, or the bundled model's name ("default")."""
+    return "default" if checkpoint is None else str(checkpoint)
+
+
+def weights_digest(path: str | Path | None) -> str:
+    """The first 16 hex digits of the sha256 of the checkpoint's weights (which model scored)."""
+    digest = hashlib.sha256()
+    with open(checkpoint_folder(path) / WEIGHTS_FILE, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def checkpoint_folder(path: str | Path | None) -> Path:
-    """The folder of the checkpoint at `path` (a folder or a file in it; None: the bundled one)."""
-    if path is None:
-        if not (DEFAULT_MODEL / WEIGHTS_FILE).is_file():
+    """The folder of the checkpoint at `path` (a folder or a file in it; None or a name in
+    `BUNDLED_MODELS`: that bundled model)."""
+    if path is None or str(path) in BUNDLED_MODELS:
+        folder = BUNDLED_MODELS[str(path or "default")]
+        if not (folder / WEIGHTS_FILE).is_file():
             raise CheckpointError(
-                f"this install has no bundled default model ({DEFAULT_MODEL}); pass a checkpoint "
-                "folder (--model) or rebuild it with examples/train_default_model.py"
+                f"this install has no bundled {path or 'default'} model ({folder}); pass a "
+                "checkpoint folder (--model) or rebuild it with examples/train_default_model.py"
             )
-        return DEFAULT_MODEL
+        return folder
     path = Path(path)
     if path.is_file() and path.name in (WEIGHTS_FILE, METADATA_FILE, REDUCER_FILE):
         path = path.parent

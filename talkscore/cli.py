@@ -120,6 +120,7 @@ def models_fetch() -> None:
     console.print(f"face model saved to {path}", markup=False, soft_wrap=True)
 
 
+DEVICE_HELP = "auto (CUDA when available), cpu or cuda; face tracking and DNSMOS stay on the CPU."
 ENGINE_HELP = "local (worker processes here) or ray (a Ray cluster; pip install talkscore[ray])."
 ADDRESS_HELP = "Ray: address of a running cluster (default: start one on this machine)."
 
@@ -127,12 +128,12 @@ ADDRESS_HELP = "Ray: address of a running cluster (default: start one on this ma
 def _engine(name: str, address: str | None, cpus: float, gpus: float):
     """The function that runs jobs: worker processes here, or Ray."""
     if name == "local":
-        from talkscore.pool import run_jobs
+        from talkscore.batch.jobs import run_jobs
 
         return run_jobs
     if name != "ray":
         fail(f"--engine must be local or ray, got {name!r}", code=2)
-    from talkscore.ray_engine import RayEngine
+    from talkscore.batch.ray_engine import RayEngine
 
     return RayEngine(address, cpus, gpus)
 
@@ -154,9 +155,11 @@ def extract(
     address: str = typer.Option(None, help=ADDRESS_HELP),
     cpus_per_task: float = typer.Option(1.0, min=0.1, help="Ray: CPUs per worker."),
     gpus_per_task: float = typer.Option(0.0, min=0.0, help="Ray: GPUs per worker."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Extract the modality streams and diagnostics of videos into a cache folder."""
-    from talkscore.extract_batch import extract_videos, find_videos
+    from talkscore.batch.features import extract_videos
+    from talkscore.batch.jobs import find_videos
     from talkscore.extraction import ExtractionSettings
 
     try:
@@ -175,10 +178,10 @@ def extract(
                 videos, out, settings, face_model, workers,
                 on_result=lambda _: progress.advance(task),
                 engine=_engine(engine, address, cpus_per_task, gpus_per_task),
-                ship_face_model=engine == "ray",
+                ship_face_model=engine == "ray", device=device,
             )  # fmt: skip
         except Exception as exc:
-            from talkscore.extract_batch import error_line
+            from talkscore.batch.jobs import error_line
 
             fail(error_line(exc))
     if as_json:
@@ -224,7 +227,7 @@ def _extract_table(results) -> Table:
     return table
 
 
-MODEL_HELP = "Checkpoint folder (written by talkscore train); default: the bundled model."
+MODEL_HELP = "A bundled model's name or a checkpoint folder (talkscore train); default: default."
 
 
 VISUAL_HELP = "Visual backend; must be the checkpoint's (default: the checkpoint's own)."
@@ -245,9 +248,10 @@ def score(
     window: float = typer.Option(2.0, min=0.5, help="Timeline window, seconds."),
     hop: float = typer.Option(1.0, min=0.1, help="Timeline hop, seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Score one video on lip_sync, expression, audio_quality, cross_modal and overall."""
-    from talkscore.scoring import Scorer
+    from talkscore.scoring import load_scorer
     from talkscore.timeline import Timeline, write_timeline_csv
 
     windows = Timeline(window, hop) if timeline or timeline_csv else None
@@ -258,7 +262,7 @@ def score(
             progress.update(bar, completed=done, total=total)
 
         def run():
-            scorer = Scorer(model, "cpu", face_model, visual=visual, audio=audio)
+            scorer = load_scorer(model, device, face_model, visual=visual, audio=audio)
             result = scorer(video, follow, max_seconds, windows)
             if timeline_csv:
                 write_timeline_csv(result.timeline, timeline_csv)
@@ -311,15 +315,18 @@ def report(
     model: Path = typer.Option(None, help=MODEL_HELP),
     face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
     max_seconds: float = typer.Option(None, min=0.5, help=MAX_SECONDS_HELP),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Write a self-contained HTML report: scores, timeline, sync, DNSMOS, faces, diagnostics."""
     from talkscore.report import make_report
-    from talkscore.scoring import Scorer
+    from talkscore.scoring import load_scorer
 
     with _progress(False) as progress:
         progress.add_task("scoring and drawing", total=None)
         _, error = _attempt(
-            lambda: make_report(video, out, Scorer(model, "cpu", face_model), png, max_seconds)
+            lambda: make_report(
+                video, out, load_scorer(model, device, face_model), png, max_seconds
+            )
         )
     if error is not None:
         fail(error)
@@ -341,15 +348,16 @@ def batch(
     address: str = typer.Option(None, help=ADDRESS_HELP),
     cpus_per_task: float = typer.Option(1.0, min=0.1, help="Ray: CPUs per worker."),
     gpus_per_task: float = typer.Option(0.0, min=0.0, help="Ray: GPUs per worker."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Score many videos into a CSV; re-running skips videos already in it."""
-    from talkscore.batch import ScoreJob, score_batch
-    from talkscore.extract_batch import find_videos
+    from talkscore.batch.jobs import find_videos
+    from talkscore.batch.scores import ScoreJob, score_batch
 
     videos = find_videos(paths, recursive)
     if not videos:
         fail("no videos found in the given paths", code=2)
-    job = ScoreJob(_text(model), _text(face_model), max_seconds, _text(report_dir))
+    job = ScoreJob(_text(model), _text(face_model), max_seconds, _text(report_dir), device=device)
     run = _engine(engine, address, cpus_per_task, gpus_per_task)
     if engine == "ray":
         job = _run_library(job.packed)  # the model travels once, through Ray's object store
@@ -397,14 +405,14 @@ def train(
     batch_size: int = typer.Option(None, help="Videos per step."),
     lr: float = typer.Option(None, help="Peak learning rate."),
     seed: int = typer.Option(None, help="Seed for splits, initialisation and shuffling."),
-    device: str = typer.Option(None, help="auto, cpu or cuda."),
+    device: str = typer.Option(None, help="auto (CUDA when available), cpu or cuda."),
     visual: str = typer.Option(None, help="Visual backend: quality or clip."),
     audio: str = typer.Option(None, help="Audio backend: spectral or wav2vec2."),
     face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
     workers: int = typer.Option(None, help="Extraction worker processes."),
 ) -> None:
     """Train a model on labelled videos (and preferences); writes checkpoint, logs and plots."""
-    from talkscore.workflow import load_run_config, train_from_labels
+    from talkscore.training.workflow import load_run_config, train_from_labels
 
     overrides = {
         "data": {
@@ -454,7 +462,7 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Path = typer.Option(..., help="Checkpoint folder."),
+    model: Path = typer.Option(..., help="A bundled model's name or a checkpoint folder."),
     labels: Path = typer.Option(None, help="Labels CSV."),
     videos: Path = typer.Option(None, help="Folder the CSV's video paths are relative to."),
     preferences: Path = typer.Option(None, help="Pairwise preferences CSV."),
@@ -462,9 +470,10 @@ def evaluate(
     face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
     workers: int = typer.Option(1, min=1, help="Extraction worker processes."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Compare a model's scores with labels (PLCC, SRCC, ...) and with human preferences."""
-    from talkscore.workflow import DataConfig, evaluate_model
+    from talkscore.training.workflow import DataConfig, evaluate_model
 
     data = DataConfig(
         labels=_text(labels),
@@ -480,7 +489,7 @@ def evaluate(
         def on_stage(stage: str, done: int, total: int) -> None:
             progress.update(bar, completed=done, total=total)
 
-        report, error = _attempt(lambda: evaluate_model(model, data, on_stage))
+        report, error = _attempt(lambda: evaluate_model(model, data, on_stage, device))
     if error is not None:
         fail(error)
     if as_json:

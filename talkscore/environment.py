@@ -55,7 +55,7 @@ def _face_model() -> dict[str, Any]:
 
 def _sync_scorer() -> dict[str, Any]:
     """Return the shipped sync scorer weights (no checksum table: they ship with the package)."""
-    from talkscore.extractors.sync_scorer import ASSET
+    from talkscore.sync.scorer import ASSET
 
     present = ASSET.is_file()
     return {"path": str(ASSET) if present else None, "source": "package", "sha256_ok": None}

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from talkscore.batching import Sample
 from talkscore.decoding import iter_frames, probe, read_audio
 from talkscore.extractors import (
     AUDIO_BACKENDS,
@@ -32,13 +31,6 @@ from talkscore.extractors import (
     create_visual_backend,
 )
 from talkscore.extractors.action_units import AU_NAMES, action_units
-from talkscore.extractors.av_sync import (
-    MAX_LAG,
-    SyncEstimate,
-    estimate_offset,
-    mouth_signals,
-    speech_envelope,
-)
 from talkscore.extractors.dnsmos import dnsmos, dnsmos_windows, window_frame_features
 from talkscore.extractors.face import FaceTrack, FaceTracker, resolve_face_model
 from talkscore.extractors.keypoints import (
@@ -51,12 +43,21 @@ from talkscore.extractors.keypoints import (
     normalised_landmarks,
 )
 from talkscore.extractors.spectral import audio_frame_mask
-from talkscore.extractors.sync_scorer import ASSET as SYNC_SCORER_WEIGHTS
-from talkscore.extractors.sync_scorer import STREAM_NAMES as SYNC_STREAM_NAMES
-from talkscore.extractors.sync_scorer import SyncScorer
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.paths import FACE_MODEL_SHA256, sha256_file
+from talkscore.samples import Sample
+from talkscore.settings import Settings
+from talkscore.sync.correlation import (
+    MAX_LAG,
+    SyncEstimate,
+    estimate_offset,
+    mouth_signals,
+    speech_envelope,
+)
+from talkscore.sync.scorer import ASSET as SYNC_SCORER_WEIGHTS
+from talkscore.sync.scorer import STREAM_NAMES as SYNC_STREAM_NAMES
+from talkscore.sync.scorer import SyncScorer
 from talkscore.tasks import MODALITIES
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ DNSMOS_NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
 
 
 @dataclass(frozen=True)
-class ExtractionSettings:
+class ExtractionSettings(Settings):
     """What to extract, and how (flags of `talkscore extract` carry the same names)."""
 
     # frames per second of the common timeline
@@ -93,9 +94,6 @@ class ExtractionSettings:
     # window costs one 9 s model pass, so the default hop keeps DNSMOS near 0.1 x real time)
     dnsmos_window_s: float = 3.0
     dnsmos_hop_s: float = 3.0
-
-    def __post_init__(self) -> None:
-        self.validate()
 
     def validate(self) -> None:
         """Raise ValueError naming the option to fix."""
@@ -204,7 +202,7 @@ class Extractor:
         s = self.settings
         self.visual = create_visual_backend(s.visual, s.visual_model, device)
         self.audio = create_audio_backend(s.audio, s.audio_model, device)
-        self.sync_scorer = SyncScorer.load()
+        self.sync_scorer = SyncScorer.load(device=device)
 
     def __call__(
         self, path: str | Path, progress: Progress | None = None, max_seconds: float | None = None

@@ -11,7 +11,7 @@ import json
 import warnings
 import zlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from safetensors.numpy import save_file
 
 from talkscore.errors import TalkscoreError
 from talkscore.files import atomic_write
+from talkscore.settings import Settings
 
 #: The design's target sizes.
 TARGET_DIMS: dict[str, int] = {
@@ -46,7 +47,7 @@ class ReducerError(TalkscoreError, ValueError):
 
 
 @dataclass(frozen=True)
-class ReductionSettings:
+class ReductionSettings(Settings):
     """How each modality is reduced (fitted on training frames only)."""
 
     # modality -> number of PCA components kept (a modality with fewer input dims keeps them all)
@@ -57,9 +58,6 @@ class ReductionSettings:
     max_fit_frames: int = 20000
     # seed of that sampling
     seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.validate()
 
     def validate(self) -> None:
         """Raise ValueError naming the option to fix."""
@@ -72,18 +70,6 @@ class ReductionSettings:
             raise ValueError(f"max_fit_frames must be at least 1, got {self.max_fit_frames}")
         if self.seed < 0:
             raise ValueError(f"seed must be non-negative, got {self.seed}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ReductionSettings:
-        """Inverse of `to_dict`; unknown keys raise ValueError."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown ReductionSettings fields: {sorted(unknown)}")
-        return cls(**data)
 
 
 @dataclass(frozen=True, eq=False)

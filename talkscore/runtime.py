@@ -12,7 +12,10 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     """`auto` (or None) picks CUDA when available, else CPU; other names are checked."""
     if name is None or str(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu or cuda (cuda:N)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for, but CUDA is not available here; use cpu")
     return device

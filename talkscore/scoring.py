@@ -1,14 +1,15 @@
-"""Scoring videos with a trained checkpoint (default: the bundled one): `score_video(path)`
-and `Scorer`.
+"""Scoring videos with a trained checkpoint (default: the bundled one): `load_scorer()`, then
+call the `Scorer` on any number of videos; `score_video(path)` for one.
 
-A `Scorer` loads the checkpoint (model + feature reducer + the extraction settings it was trained
-with) once and scores any number of videos; `VideoScore.to_dict()` is the documented JSON form
-(`video`, `model`, `scores`, `std`, `gates`, `diagnostics`, `unscored`, `warnings`).
+`load_scorer` is the one place that opens a checkpoint for scoring (model or ensemble, feature
+reducer, the extraction settings it was trained with, schema and backend checks) and
+`Scorer.predict` the one forward pass: `score`, `batch`, `report`, the Ray actors and `evaluate`
+all go through them. `VideoScore.to_dict()` is the documented JSON form.
 
 Inputs that cannot carry a task leave its score `None` with the reason in `unscored`
 (`TASK_NEEDS`): no audio track, a silent track, no face (or a face in under 0.5 s of frames).
-Videos shorter than `MIN_SECONDS` are refused; videos longer than `LONG_WINDOW_S` are scored in
-equal windows of at most that length and averaged, so memory stays bounded.
+Videos shorter than `MIN_SECONDS` are refused; videos longer than `SEGMENT_S` are scored in
+equal segments of at most that length and averaged, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from talkscore import windows
-from talkscore.batching import Sample, collate
-from talkscore.checkpoint import CheckpointError, load_model, load_reducer
+from talkscore import __version__, spans
+from talkscore.checkpoint import (
+    BUNDLED_MODELS,
+    CheckpointError,
+    load_model,
+    load_reducer,
+    model_label,
+    weights_digest,
+)
 from talkscore.decoding import probe
 from talkscore.errors import TalkscoreError
 from talkscore.extraction import (
@@ -32,7 +39,9 @@ from talkscore.extraction import (
     Extractor,
     VideoFeatures,
 )
-from talkscore.extractors.sync_scorer import lag_summary, mean_curve
+from talkscore.runtime import resolve_device
+from talkscore.samples import Sample, collate
+from talkscore.sync.scorer import lag_summary, mean_curve
 from talkscore.timeline import Timeline
 
 MIN_SECONDS = 0.5  # shorter videos are refused
@@ -40,8 +49,8 @@ MIN_FACE_SECONDS = 0.5  # fewer frames with a face leave the face tasks unscored
 SILENT_DBFS = -60.0  # an audio track whose peak is below this is silent
 PARTIAL_FACE = 0.8  # face coverage below this gets a warning
 AUDIO_MISMATCH_S = 1.0  # audio and video lengths differing by more get a warning
-LONG_WINDOW_S = 30.0  # longer videos are scored in windows of at most this length
-_WINDOWS_PER_STEP = 8
+SEGMENT_S = 30.0  # longer videos are scored in equal segments of at most this length
+_SAMPLES_PER_STEP = 8  # segments or timeline windows per forward pass
 
 #: What each task needs to be judged; without it the task's score is None, with the reason.
 TASK_NEEDS: dict[str, tuple[str, ...]] = {
@@ -55,24 +64,28 @@ TASK_NEEDS: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class VideoScore:
-    """Scores of one video on the checkpoint's tasks (1..5 by default, higher is better)."""
+    """Scores of one video on the checkpoint's tasks, on `score_range` (1..5 by default)."""
 
     video: str
-    model: str
+    model: str  # what produced it: "default" (bundled) or the checkpoint's path
     scores: dict[str, float | None]  # task -> score (None: see `unscored`)
     std: dict[str, float | None]  # task -> predicted standard deviation (score units)
     gates: dict[str, float]  # modality -> gate in [0, 1] (0: absent)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     unscored: dict[str, str] = field(default_factory=dict)  # task -> why it has no score
     warnings: list[str] = field(default_factory=list)  # what may make the scores less reliable
-    timeline: list[dict[str, Any]] | None = (
-        None  # per window, when asked for (`talkscore.timeline`)
-    )
+    timeline: list[dict[str, Any]] | None = None  # per window, when asked (`talkscore.timeline`)
+    score_range: tuple[float, float] = (1.0, 5.0)  # (worst, best) of every score
+    higher_is_better: dict[str, bool] = field(default_factory=dict)  # task -> direction
+    versions: dict[str, str] = field(default_factory=dict)  # talkscore and model, to reproduce
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "video": self.video,
             "model": self.model,
+            "versions": self.versions,
+            "score_range": list(self.score_range),
+            "higher_is_better": self.higher_is_better,
             "scores": self.scores,
             "std": self.std,
             "gates": self.gates,
@@ -156,37 +169,43 @@ def by_task(
     return {t: None if t in unscored else float(v) for t, v in zip(tasks, values, strict=True)}
 
 
-def window(sample: Sample, start: int, end: int) -> Sample:
-    """Frames [start, end) of a sample."""
-    return Sample(
-        {m: x[start:end] for m, x in sample.features.items()},
-        sample.labels,
-        {m: mask[start:end] for m, mask in sample.frame_masks.items()},
-        name=sample.name,
-    )
+def available_models() -> list[str]:
+    """The names of the models bundled with talkscore (`load_scorer(name)`)."""
+    return list(BUNDLED_MODELS)
 
 
-def model_label(checkpoint: str | Path | None) -> str:
-    """What results call a checkpoint: its path, or "default" for the bundled model."""
-    return "default" if checkpoint is None else str(checkpoint)
+def load_scorer(
+    name_or_path: str | Path | None = None,
+    device: str | torch.device | None = "auto",
+    face_model: str | Path | None = None,
+    visual: str | None = None,
+    audio: str | None = None,
+    name: str | None = None,
+) -> Scorer:
+    """A `Scorer` for a bundled model (`available_models()`; None: "default") or a checkpoint
+    folder written by `talkscore train`, on `device` ("auto": CUDA when available, else CPU).
+
+    `visual`/`audio`, when given, must be the backends the checkpoint was trained on; `name` is
+    what results call the model (default: the bundled name or the checkpoint's path).
+    """
+    return Scorer(name_or_path, device, face_model, visual=visual, audio=audio, name=name)
 
 
 class Scorer:
-    """A checkpoint ready to score videos (the backends are loaded once)."""
+    """A checkpoint ready to score videos (the backends are loaded once); see `load_scorer`."""
 
     def __init__(
         self,
         checkpoint: str | Path | None = None,
-        device: str | None = "cpu",
+        device: str | torch.device | None = "auto",
         face_model: str | Path | None = None,
         visual: str | None = None,
         audio: str | None = None,
         name: str | None = None,
     ) -> None:
-        """`visual`/`audio`, when given, must be the backends the checkpoint was trained on;
-        `name` is what results call the model (default: the checkpoint's path, or "default")."""
         self.checkpoint = name or model_label(checkpoint)
-        self.model = load_model(checkpoint, device)
+        self.device = resolve_device(device)
+        self.model = load_model(checkpoint, self.device)
         reducer = load_reducer(checkpoint)
         if reducer is None or "extraction" not in self.model.metadata:
             raise CheckpointError(
@@ -198,7 +217,14 @@ class Scorer:
         _check_schema(self.checkpoint, extraction.get("schema", FEATURE_SCHEMA_VERSION))
         settings = ExtractionSettings.from_dict(extraction)
         _check_backends(self.checkpoint, settings, visual=visual, audio=audio)
-        self.extractor = Extractor(settings, face_model)
+        self.extractor = Extractor(settings, face_model, str(self.device))
+        config = self.model.config
+        self.score_range = (config.score_min, config.score_max)
+        self.versions = {
+            "talkscore": __version__,
+            "model_created": self.model.metadata.get("created", ""),
+            "model_sha256": weights_digest(checkpoint),
+        }
 
     def __call__(
         self,
@@ -233,8 +259,8 @@ class Scorer:
         d = features.diagnostics
         _check_length(name, features.num_frames / d["fps"])
         sample = self.sample(features, name)
-        parts = windows.equal(features.num_frames, max(1, round(LONG_WINDOW_S * d["fps"])))
-        scores, std, gates = self.predict([window(sample, a, b) for a, b in parts])
+        parts = spans.equal(features.num_frames, max(1, round(SEGMENT_S * d["fps"])))
+        scores, std, gates = self.predict([sample.cut(a, b) for a, b in parts])
         weights = np.array([b - a for a, b in parts], np.float64)[:, None]
         weights /= weights.sum()
         tasks, modalities = self.model.config.tasks, self.model.config.modalities
@@ -249,6 +275,9 @@ class Scorer:
             unscored=unscored,
             warnings=input_warnings(d),
             timeline=score_windows(self, features, sample, timeline) if timeline else None,
+            score_range=self.score_range,
+            higher_is_better=dict.fromkeys(tasks, True),
+            versions=self.versions,
         )
 
     def sample(self, features: VideoFeatures, name: str) -> Sample:
@@ -265,10 +294,10 @@ class Scorer:
     def predict(self, samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scores [N, tasks], std [N, tasks] and gates [N, modalities] of samples (windows)."""
         cfg = self.model.config
-        device = next(self.model.parameters()).device
         outputs = []
-        for start in range(0, len(samples), _WINDOWS_PER_STEP):
-            batch = collate(samples[start : start + _WINDOWS_PER_STEP], cfg.modalities).to(device)
+        for start in range(0, len(samples), _SAMPLES_PER_STEP):
+            part = samples[start : start + _SAMPLES_PER_STEP]
+            batch = collate(part, cfg.modalities).to(self.device)
             with torch.no_grad():
                 out = self.model(batch.features, batch.frame_masks, batch.present)
             outputs.append([t.float().cpu().numpy() for t in (out.scores, out.std, out.gates)])
@@ -283,8 +312,8 @@ def score_windows(
     d, fps = features.diagnostics, features.diagnostics["fps"]
     tasks = scorer.model.config.tasks
     length, hop = (max(1, round(s * fps)) for s in (timeline.window_s, timeline.hop_s))
-    parts = windows.sliding(features.num_frames, length, hop)
-    scores, std, _ = scorer.predict([window(sample, a, b) for a, b in parts])
+    parts = spans.sliding(features.num_frames, length, hop)
+    scores, std, _ = scorer.predict([sample.cut(a, b) for a, b in parts])
     face = features.masks["keypoint"]
     similarity = features.extras.get("sync_scorer_similarity")
     names = features.feature_names.get("audio", [])
@@ -348,13 +377,13 @@ def _check_backends(checkpoint: str, settings: ExtractionSettings, **wanted: str
 def score_video(
     video: str | Path,
     model: str | Path | None = None,
-    device: str | None = "cpu",
+    device: str | torch.device | None = "auto",
     face_model: str | Path | None = None,
     max_seconds: float | None = None,
     timeline: bool | Timeline = False,
 ) -> VideoScore:
-    """Score one video with the checkpoint `model` (a folder written by `talkscore train`;
-    None: the bundled default model); `timeline=True` adds per-window scores (2 s windows,
-    1 s hop; a `Timeline` sets others)."""
+    """Score one video with `model` (a bundled name or a checkpoint folder; None: the bundled
+    default model); `timeline=True` adds per-window scores (2 s windows, 1 s hop; a `Timeline`
+    sets others). To score many videos, load once with `load_scorer`."""
     windows_wanted = Timeline() if timeline is True else (timeline or None)
-    return Scorer(model, device, face_model)(video, None, max_seconds, windows_wanted)
+    return load_scorer(model, device, face_model)(video, None, max_seconds, windows_wanted)

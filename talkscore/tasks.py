@@ -6,7 +6,7 @@ from __future__ import annotations
 TASKS: tuple[str, ...] = ("lip_sync", "expression", "audio_quality", "cross_modal", "overall")
 
 #: The per-frame modality streams the default model reads: "sync" is the learned sync scorer's
-#: frame-level output (`talkscore.extractors.sync_scorer`), "pose" the head motion
+#: frame-level output (`talkscore.sync.scorer`), "pose" the head motion
 #: (`talkscore.extractors.keypoints.head_motion`).
 MODALITIES: tuple[str, ...] = ("visual", "audio", "keypoint", "au", "sync", "pose")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from talkscore.files import atomic_write
+from talkscore.settings import Settings
 from talkscore.tasks import TASKS
 
 WINDOW_FIELDS = ("face_coverage", "sync_scorer_offset_ms", "sync_scorer_confidence", "dnsmos_ovrl")
@@ -25,13 +26,14 @@ TIMELINE_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class Timeline:
+class Timeline(Settings):
     """Sliding windows of `window_s` seconds every `hop_s` (the last one ends at the end)."""
 
     window_s: float = 2.0
     hop_s: float = 1.0
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        """Raise ValueError when the window or the hop is not positive."""
         if not (self.window_s > 0 and self.hop_s > 0):
             raise ValueError(f"window and hop must be positive, got {self.window_s}, {self.hop_s}")
 

@@ -389,7 +389,7 @@ def test_long_videos_are_scored_in_bounded_windows(base, scorer, monkeypatch):
 
     monkeypatch.setattr(scorer.model, "forward", spy)
     whole = scorer(base[2])
-    monkeypatch.setattr(scoring, "LONG_WINDOW_S", 2.0)
+    monkeypatch.setattr(scoring, "SEGMENT_S", 2.0)
     windowed = scorer(base[2])
     assert lengths[0] >= 200 and max(lengths[1:]) <= 50
     for task, value in windowed.scores.items():

@@ -22,11 +22,11 @@ import pytest
 from cli_process import start_cli
 from typer.testing import CliRunner
 
-from talkscore import batch
-from talkscore.batch import CSV_COLUMNS, score_batch
+from talkscore.batch import scores as batch_scores
+from talkscore.batch.jobs import WORKER_DIED
+from talkscore.batch.scores import CSV_COLUMNS, score_batch
 from talkscore.cli import app
 from talkscore.errors import TalkscoreError
-from talkscore.pool import WORKER_DIED
 from talkscore.scoring import VideoScore
 from talkscore.tasks import TASKS
 
@@ -233,7 +233,7 @@ def test_a_full_disk_stops_with_one_message_and_no_broken_rows(tiny_disk, tmp_pa
 def test_a_second_batch_on_the_same_csv_is_refused(tmp_path):
     out = tmp_path / "out.csv"
     names = videos(tmp_path / "in", "a.mp4", "b.mp4")
-    holder = batch._Output(out, None)  # a first batch, still running
+    holder = batch_scores._Output(out, None)  # a first batch, still running
     try:
         before = out.read_bytes()
         with pytest.raises(TalkscoreError, match="being written by another talkscore batch"):

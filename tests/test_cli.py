@@ -63,6 +63,22 @@ def test_version() -> None:
     assert result.stdout.strip() == f"talkscore {__version__}"
 
 
+@pytest.mark.parametrize("command", ["score", "batch", "report", "extract", "evaluate"])
+def test_every_scoring_command_takes_a_device(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "--device" in result.stdout
+
+
+def test_an_unusable_device_is_one_error_line(tmp_path: Path) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read: the device is checked first")
+    result = runner.invoke(app, ["score", str(video), "--device", "gpu7"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: unknown device 'gpu7': use auto, cpu or cuda (cuda:N)"
+    ]
+
+
 def test_info_json_without_face_model() -> None:
     result = runner.invoke(app, ["info", "--json"])
     assert result.exit_code == 0

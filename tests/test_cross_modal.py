@@ -8,8 +8,8 @@ from conftest import small_config
 
 from talkscore import TASKS
 from talkscore.models import TalkingFaceQualityModel
-from talkscore.synthetic import planted_shift_samples
 from talkscore.training import TrainConfig, Trainer
+from talkscore.training.synthetic import planted_shift_samples
 
 
 def ranking_auc(scores: np.ndarray, aligned: np.ndarray) -> float:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import DATA_DIR
 
-from talkscore.datasets import (
+from talkscore.tasks import TASKS
+from talkscore.training.datasets import (
     DEFAULT_DIMENSION_TASKS,
     LabelledVideo,
     LabelsError,
@@ -19,7 +20,6 @@ from talkscore.datasets import (
     read_labels,
     read_preferences,
 )
-from talkscore.tasks import TASKS
 
 THQA_DIR = DATA_DIR / "thqa_ntire"
 PREFERENCES = DATA_DIR / "adthqa_dev" / "preferences.csv"

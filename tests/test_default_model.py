@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 
 import pytest
+import torch
 
+import talkscore
 from talkscore import checkpoint
 from talkscore.checkpoint import DEFAULT_MODEL, CheckpointError, load_model, read_metadata
-from talkscore.degradations import Clip, Variant, render_variant
 from talkscore.extraction import ExtractionSettings
 from talkscore.scoring import Scorer
 from talkscore.tasks import TASKS
+from talkscore.training.degradations import Clip, Variant, render_variant
 
 
 def test_the_bundled_model_is_small_documented_and_matches_the_extractor():
@@ -32,9 +35,32 @@ def test_the_bundled_model_is_small_documented_and_matches_the_extractor():
 
 
 def test_without_a_bundled_model_the_error_says_what_to_do(monkeypatch, tmp_path):
-    monkeypatch.setattr(checkpoint, "DEFAULT_MODEL", tmp_path / "missing")
+    monkeypatch.setitem(checkpoint.BUNDLED_MODELS, "default", tmp_path / "missing")
     with pytest.raises(CheckpointError, match="no bundled default model.*--model"):
         load_model()
+
+
+def test_load_scorer_opens_the_bundled_model_by_name(face_model):
+    assert talkscore.available_models() == ["default"]
+    named = talkscore.load_scorer("default", device="cpu", face_model=face_model)
+    unnamed = talkscore.load_scorer(face_model=face_model)  # device "auto": the CPU here
+    assert named.checkpoint == unnamed.checkpoint == "default"
+    assert named.device.type == "cpu"
+    assert unnamed.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    weights = (DEFAULT_MODEL / "model.safetensors").read_bytes()
+    assert named.versions["model_sha256"] == hashlib.sha256(weights).hexdigest()[:16]
+    assert named.versions["talkscore"] == talkscore.__version__
+    assert named.score_range == (1.0, 5.0)
+
+
+def test_load_scorer_refuses_unknown_models_and_devices(tmp_path, face_model):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        talkscore.load_scorer(tmp_path / "nothing", face_model=face_model)
+    with pytest.raises(ValueError, match="unknown device 'gpu7'"):
+        talkscore.load_scorer(device="gpu7", face_model=face_model)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            talkscore.load_scorer(device="cuda", face_model=face_model)
 
 
 def test_score_works_offline_without_a_model_option(clips_dir, face_model):
@@ -48,6 +74,23 @@ def test_score_works_offline_without_a_model_option(clips_dir, face_model):
     result = json.loads(run.stdout)
     assert result["model"] == "default" and set(result["scores"]) == set(TASKS)
     assert all(1 <= v <= 5 for v in result["scores"].values())
+    assert result["score_range"] == [1.0, 5.0]
+    assert result["higher_is_better"] == dict.fromkeys(TASKS, True)
+    assert result["versions"]["talkscore"] == talkscore.__version__
+    assert result["versions"]["model_created"] == read_metadata(DEFAULT_MODEL)["created"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_scores_on_cuda_match_the_cpu(clips_dir, face_model):
+    video = clips_dir / "real" / "pcavs_Pose_Source_00067.mp4"
+    on_cpu = talkscore.load_scorer(device="cpu", face_model=face_model)(video)
+    on_gpu = talkscore.load_scorer(device="cuda", face_model=face_model)
+    assert next(on_gpu.model.parameters()).is_cuda
+    assert next(on_gpu.extractor.sync_scorer.model.parameters()).is_cuda
+    result = on_gpu(video)
+    for task in TASKS:
+        assert result.scores[task] == pytest.approx(on_cpu.scores[task], abs=1e-3)
 
 
 @pytest.fixture(scope="module")

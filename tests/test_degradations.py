@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from talkscore.decoding import iter_frames, probe, read_audio
-from talkscore.degradations import (
+from talkscore.tasks import TASKS
+from talkscore.training.degradations import (
     AUDIO_OPS,
     CLEAN_LABEL,
     DEGRADATIONS,
@@ -20,7 +21,6 @@ from talkscore.degradations import (
     render_variant,
     write_mp4,
 )
-from talkscore.tasks import TASKS
 
 
 def speech_like(seconds: float = 2.0, seed: int = 0) -> np.ndarray:

@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 from talkscore.cli import app
 from talkscore.decoding import iter_frames, read_audio
 from talkscore.extraction import ExtractionSettings, Extractor, FeatureCache, VideoFeatures
-from talkscore.extractors.av_sync import estimate_offset, mouth_signals, speech_envelope
 from talkscore.extractors.face import FaceTracker
-from talkscore.extractors.sync_scorer import ASSET as SYNC_ASSET
-from talkscore.extractors.sync_scorer import SyncScorer, audio_features, mouth_features
 from talkscore.models import TalkingFaceQualityModel
+from talkscore.sync.correlation import estimate_offset, mouth_signals, speech_envelope
+from talkscore.sync.scorer import ASSET as SYNC_ASSET
+from talkscore.sync.scorer import SyncScorer, audio_features, mouth_features
 from talkscore.tasks import MODALITIES, TASKS
 
 FPS = 25.0
@@ -148,7 +148,7 @@ def test_a_clip_without_audio_is_flagged_and_masked(extractor, clips_dir):
     assert features.masks["keypoint"].mean() > 0.9
     sample = features.to_sample(np.full(len(TASKS), np.nan), name=path.name)
     assert "audio" not in sample.features and "sync" not in sample.features
-    from talkscore.batching import collate
+    from talkscore.samples import collate
 
     model = TalkingFaceQualityModel(small_config()).eval()
     batch = collate([sample], model.config.modalities)

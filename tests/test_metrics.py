@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from talkscore.metrics import METRICS, mean_metric, regression_metrics, task_metrics
+from talkscore.training.metrics import METRICS, mean_metric, regression_metrics, task_metrics
 
 CORRELATIONS = ("plcc", "srcc", "krcc")
 

@@ -10,10 +10,10 @@ import torch
 from conftest import SMALL_DIMS, random_features, small_config
 
 from talkscore import MODALITIES, TASKS
-from talkscore.batching import Sample
 from talkscore.models import ModelConfig, TalkingFaceQualityModel
-from talkscore.synthetic import factor_samples
+from talkscore.samples import Sample
 from talkscore.training import TrainConfig, Trainer
+from talkscore.training.synthetic import factor_samples
 
 
 def eval_model(**overrides) -> TalkingFaceQualityModel:

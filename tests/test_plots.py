@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from talkscore.plots import (
+from talkscore.tasks import TASKS
+from talkscore.training.plots import (
     labelled_tasks,
     plot_correlation_heatmap,
     plot_learning_curves,
@@ -19,7 +20,6 @@ from talkscore.plots import (
     plot_task_weights,
     write_training_plots,
 )
-from talkscore.tasks import TASKS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -148,8 +148,8 @@ def test_import_and_plotting_leave_global_backend_alone(tmp_path):
 import json, sys
 import matplotlib
 before = matplotlib.rcParams["backend"]
-import talkscore.plots
-from talkscore.plots import plot_task_weights
+import talkscore.training.plots
+from talkscore.training.plots import plot_task_weights
 plot_task_weights([{{"epoch": 1, "task_weight": {{"a": 1.0}}}}], {str(tmp_path / "w.png")!r})
 print(json.dumps({{
     "before": before,

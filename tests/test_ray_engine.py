@@ -17,9 +17,9 @@ import pytest
 from cli_process import start_cli
 from typer.testing import CliRunner
 
-from talkscore.batch import ScoreJob, score_batch
+from talkscore.batch.jobs import run_jobs
+from talkscore.batch.scores import ScoreJob, score_batch
 from talkscore.cli import app
-from talkscore.pool import run_jobs
 from talkscore.tasks import TASKS
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'talkscore[ray]')")
@@ -44,7 +44,8 @@ def rows(path: Path) -> dict[str, dict]:
 
 def test_nothing_imports_ray_without_the_ray_engine():
     code = (
-        "import sys, talkscore.cli, talkscore.batch, talkscore.extract_batch, talkscore.pool; "
+        "import sys, talkscore.cli, talkscore.batch.scores, talkscore.batch.features, "
+        "talkscore.batch.jobs; "
         "assert 'ray' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -59,7 +60,7 @@ def local_ray():
 
 
 def test_ray_rows_equal_the_local_engines(local_ray, folder, face_model, tmp_path):
-    from talkscore.ray_engine import RayEngine
+    from talkscore.batch.ray_engine import RayEngine
 
     videos = sorted(folder.iterdir())
     job = ScoreJob(face_model=str(face_model), max_seconds=1.5)
@@ -98,9 +99,9 @@ def test_a_ray_batch_stopped_halfway_resumes(folder, face_model, tmp_path):
 
 
 def test_ray_extraction_equals_the_local_one(local_ray, clips_dir, face_model, tmp_path):
-    from talkscore.extract_batch import extract_videos
+    from talkscore.batch.features import extract_videos
+    from talkscore.batch.ray_engine import RayEngine
     from talkscore.extraction import VideoFeatures
-    from talkscore.ray_engine import RayEngine
 
     videos = [clips_dir / CLIP, tmp_path / "corrupt.mp4"]
     videos[1].write_bytes(b"\x00" * 1000)

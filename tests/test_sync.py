@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from talkscore.extractors.sync_scorer import (
+from talkscore.sync.network import SyncConfig, SyncNet, info_nce_loss, windows
+from talkscore.sync.scorer import (
     ASSET,
     SyncScorer,
     audio_features,
 )
-from talkscore.models.sync import SyncConfig, SyncNet, info_nce_loss, windows
-from talkscore.sync_training import (
+from talkscore.sync.training import (
     ClipStreams,
     SyncTrainConfig,
     evaluate_sync,
@@ -118,7 +118,7 @@ def test_shipped_weights_load_and_are_small():
 
 
 def test_source_shares_set_how_often_each_source_is_drawn():
-    from talkscore.sync_training import _anchor_weights
+    from talkscore.sync.training import _anchor_weights
 
     clips = [synthetic_clip(0), synthetic_clip(1), synthetic_clip(2)]
     clips[0].source, clips[1].source, clips[2].source = "real", "generated", "generated"
@@ -131,7 +131,7 @@ def test_source_shares_set_how_often_each_source_is_drawn():
 
 
 def test_stretch_keeps_mouth_and_audio_aligned():
-    from talkscore.sync_training import stretch
+    from talkscore.sync.training import stretch
 
     clip = synthetic_clip(3, frames=100)
     clip.audio = [clip.mouth.copy()]  # identical streams make alignment easy to check
@@ -143,7 +143,7 @@ def test_stretch_keeps_mouth_and_audio_aligned():
 
 
 def test_identity_folds_keep_each_person_in_one_fold():
-    from talkscore.sync_training import identity_folds
+    from talkscore.sync.training import identity_folds
 
     clips = [synthetic_clip(seed) for seed in range(9)]
     for clip in clips:
@@ -157,7 +157,7 @@ def test_identity_folds_keep_each_person_in_one_fold():
 
 
 def test_cross_validation_scores_every_clip_with_a_scorer_that_never_saw_its_person():
-    from talkscore.sync_training import cross_validate_sync
+    from talkscore.sync.training import cross_validate_sync
 
     clips = [synthetic_clip(seed) for seed in range(12)]
     for clip in clips:

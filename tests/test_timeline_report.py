@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 from talkscore.cli import app
 from talkscore.decoding import iter_frames, read_audio
-from talkscore.degradations import write_mp4
 from talkscore.scoring import Scorer
+from talkscore.spans import sliding
 from talkscore.timeline import TIMELINE_COLUMNS, Timeline
-from talkscore.windows import sliding
+from talkscore.training.degradations import write_mp4
 
 CLIP = "real/sadtalker_src_RD_Radio2_000.mp4"  # held out from the default model's training
 SHIFT_FRAMES = 8  # 320 ms

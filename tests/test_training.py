@@ -10,11 +10,11 @@ import torch
 from conftest import SMALL_DIMS, small_config
 
 from talkscore import TASKS, load_model
-from talkscore.batching import collate
 from talkscore.models import TalkingFaceQualityModel
-from talkscore.run_log import JSONL_FILE, TENSORBOARD_DIR, correlation_image
-from talkscore.synthetic import factor_samples
+from talkscore.samples import collate
 from talkscore.training import CHECKPOINT_DIR, RankingPair, TrainConfig, Trainer
+from talkscore.training.run_log import JSONL_FILE, TENSORBOARD_DIR, correlation_image
+from talkscore.training.synthetic import factor_samples
 
 
 @pytest.fixture(scope="module")

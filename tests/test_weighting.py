@@ -7,11 +7,11 @@ import torch
 from conftest import SMALL_DIMS, small_config
 
 from talkscore import TASKS
-from talkscore.batching import collate
 from talkscore.models import TalkingFaceQualityModel
 from talkscore.models.weighting import GradNormWeighting, create_weighting
-from talkscore.synthetic import factor_samples
+from talkscore.samples import collate
 from talkscore.training import TrainConfig, Trainer
+from talkscore.training.synthetic import factor_samples
 
 LOSSES = torch.tensor([0.5, 2.0, 1.0])
 ALL = torch.ones(3, dtype=torch.bool)

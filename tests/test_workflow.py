@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from talkscore.checkpoint import load_reducer
-from talkscore.datasets import read_labels
 from talkscore.extraction import VideoFeatures
 from talkscore.reduction import Reducer, ReductionSettings
 from talkscore.tasks import MODALITIES
-from talkscore.workflow import DataConfig, load_run_config, video_features
+from talkscore.training.datasets import read_labels
+from talkscore.training.workflow import DataConfig, load_run_config, video_features
 
 CLIPS = {  # video: (group, split, overall, lip_sync)
     "real/pcavs_Pose_Source_00067.mp4": ("a", "train", 4.6, 4.5),
@@ -239,7 +239,7 @@ def test_batch_writes_rows_survives_bad_files_and_resumes(run, clips_dir, face_m
 
 
 def test_formula_cells_are_neutralised():
-    from talkscore.batch import csv_row, neutralise
+    from talkscore.batch.scores import csv_row, neutralise
 
     assert neutralise("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0"
     assert neutralise("-1+2") == "'-1+2" and neutralise("clip.mp4") == "clip.mp4"

@@ -26,7 +26,7 @@ import numpy as np
 import soxr
 
 from talkscore.errors import BackendUnavailable
-from talkscore.windows import sliding
+from talkscore.spans import sliding
 
 logger = logging.getLogger(__name__)
 

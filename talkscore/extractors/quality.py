@@ -38,6 +38,7 @@ from scipy.special import gammaln
 
 from talkscore.extractors import minus_video_median
 from talkscore.extractors.crops import Box, check_rgb, clamped_square, face_crop
+from talkscore.settings import Settings
 
 _PAIR_NAMES = tuple(
     f"pair_{direction}_{param}"
@@ -75,7 +76,7 @@ _EPS = 1e-6
 
 
 @dataclass(frozen=True)
-class QualitySettings:
+class QualitySettings(Settings):
     """Sizes and thresholds of the quality features (stored with the model)."""
 
     # side of the square face crop the face features are computed on (pixels)
@@ -90,9 +91,6 @@ class QualitySettings:
     bright_level: int = 250
     # `diff_energy` (0..1 scale) below this marks a frozen (repeated) frame
     frozen_threshold: float = 0.002
-
-    def __post_init__(self) -> None:
-        self.validate()
 
     def validate(self) -> None:
         """Raise ValueError naming the field to fix."""

@@ -16,13 +16,15 @@ import librosa
 import numpy as np
 import scipy.fft
 
+from talkscore.settings import Settings
+
 _AMIN = 1e-10  # power floor: -100 dB
 _TINY = 1e-12  # guards divisions by an all-zero window
 _CHUNK_FRAMES = 1000  # video frames whose spectra are computed at once
 
 
 @dataclass(frozen=True)
-class SpectralSettings:
+class SpectralSettings(Settings):
     """Options of the spectral backend; `validate()` says what to fix."""
 
     # mel bands of the log-mel spectrum

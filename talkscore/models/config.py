@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from talkscore.settings import Settings
 from talkscore.tasks import MODALITIES, OVERALL_TASK, SCORE_MAX, SCORE_MIN, TASKS
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Settings):
     """Sizes and switches of `TalkingFaceQualityModel`.
 
     Modalities and tasks are lists: adding one is a config change, and Path B's token count,
@@ -47,9 +48,6 @@ class ModelConfig:
     log_var_range: tuple[float, float] = (-10.0, 4.0)
     # input sizes to create adaptive projections for at construction (others appear on first use)
     input_dims: dict[str, tuple[int, ...]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.validate()
 
     def validate(self) -> None:
         """Raise ValueError naming the field to fix when the config cannot build a model."""
@@ -89,10 +87,6 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of `to_dict`; unknown keys raise ValueError."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
         values = dict(data)
         for key in ("modalities", "tasks", "log_var_range"):
             if key in values:
@@ -101,4 +95,4 @@ class ModelConfig:
             values["cross_modal_pairs"] = tuple(tuple(p) for p in values["cross_modal_pairs"])
         if "input_dims" in values:
             values["input_dims"] = {m: tuple(d) for m, d in values["input_dims"].items()}
-        return cls(**values)
+        return super().from_dict(values)

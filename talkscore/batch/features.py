@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from talkscore.errors import TalkscoreError
+from talkscore.batch.jobs import error_line, run_jobs
 from talkscore.extraction import ExtractionSettings, Extractor, FeatureCache, VideoFeatures
 from talkscore.extractors.face import resolve_face_model
 from talkscore.files import unpack
 from talkscore.paths import FACE_MODEL_FILENAME
-from talkscore.pool import run_jobs
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
 
 @dataclass
@@ -27,26 +24,6 @@ class ExtractResult:
     features: str | None = None  # path of the cached .npz
     error: str | None = None  # one line, for failed inputs
     summary: dict[str, Any] | None = None  # frames, face coverage, offset, DNSMOS OVRL
-
-
-def find_videos(paths: Iterable[str | Path], recursive: bool = False) -> list[Path]:
-    """Files as given, plus the videos inside given folders (sorted, without duplicates)."""
-    found: dict[Path, None] = {}
-    for path in map(Path, paths):
-        if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            for file in sorted(path.glob(pattern)):
-                if file.is_file() and file.suffix.lower() in VIDEO_SUFFIXES:
-                    found[file] = None
-        else:
-            found[path] = None
-    return list(found)
-
-
-def error_line(exc: BaseException) -> str:
-    """One line describing an exception: the message, prefixed by the type when unexpected."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, TalkscoreError) else f"{type(exc).__name__}: {text}"
 
 
 def _summary(features) -> dict[str, Any]:
@@ -63,8 +40,10 @@ def _summary(features) -> dict[str, Any]:
 class _Job:
     """Extracts into the cache with one Extractor (one per process)."""
 
-    def __init__(self, out: str, settings: ExtractionSettings, face_model: str | None):
-        self.extractor = Extractor(settings, face_model)
+    def __init__(
+        self, out: str, settings: ExtractionSettings, face_model: str | None, device: str = "auto"
+    ):
+        self.extractor = Extractor(settings, face_model, device)
         self.cache = FeatureCache(out, self.extractor.describe())
 
     def __call__(self, video: str) -> ExtractResult:
@@ -88,10 +67,11 @@ class _ShippedJob:
     out: str
     settings: ExtractionSettings
     face_model: bytes
+    device: str = "auto"
 
     def __call__(self) -> _Job:
         folder = unpack({FACE_MODEL_FILENAME: self.face_model})
-        return _Job(self.out, self.settings, str(folder / FACE_MODEL_FILENAME))
+        return _Job(self.out, self.settings, str(folder / FACE_MODEL_FILENAME), self.device)
 
 
 def extract_videos(
@@ -103,21 +83,23 @@ def extract_videos(
     on_result: Callable[[ExtractResult], None] | None = None,
     engine: Callable[..., Iterator[ExtractResult]] = run_jobs,
     ship_face_model: bool = False,
+    device: str = "auto",
 ) -> list[ExtractResult]:
     """Extract every video into `out` (skipping cached ones); results in input order,
     `on_result` called as each finishes.
 
     Backends are loaded once per worker process. Setup errors (no face model, unknown backend)
     raise before any video is touched; a worker process that dies fails only its video.
-    `engine` runs the jobs: `pool.run_jobs` here, or a `RayEngine` (then `out` and the videos
+    `engine` runs the jobs: `jobs.run_jobs` here, or a `RayEngine` (then `out` and the videos
     must be at the same paths on every node; `ship_face_model` sends the face model with the
-    job, once, instead).
+    job, once, instead). `device` runs the sync scorer and CLIP/wav2vec2 ("auto": CUDA when
+    available); face tracking and DNSMOS run on the CPU.
     """
     settings = settings or ExtractionSettings()
     face = str(face_model) if face_model else None
-    make = partial(_Job, str(out), settings, face)
+    make = partial(_Job, str(out), settings, face, device)
     if ship_face_model:
-        make = _ShippedJob(str(out), settings, resolve_face_model(face).read_bytes())
+        make = _ShippedJob(str(out), settings, resolve_face_model(face).read_bytes(), device)
     order = {str(v): i for i, v in enumerate(videos)}
     results = []
     for result in engine(make, list(order), workers, _crashed):

@@ -24,8 +24,8 @@ from talkscore.decoding import iter_frames
 from talkscore.extraction import VideoFeatures
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
-from talkscore.report_figures import best_window, section_figures, summary_figure, worst_windows
-from talkscore.scoring import Scorer, VideoScore
+from talkscore.report.figures import best_window, section_figures, summary_figure, worst_windows
+from talkscore.scoring import Scorer, VideoScore, load_scorer
 from talkscore.timeline import Timeline
 
 THUMBNAIL_SIDE = 160
@@ -49,7 +49,7 @@ def make_report(
 ) -> VideoScore:
     """Score `video` (with its timeline) and write the HTML report to `out` (and the one-page
     PNG to `png`); returns the scores."""
-    scorer = scorer or Scorer()
+    scorer = scorer or load_scorer()
     features = scorer.extract(video, max_seconds=max_seconds)
     result = scorer.score_features(features, str(video), timeline or Timeline())
     write_report(result, features, video, out, png)

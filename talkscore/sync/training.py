@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from talkscore.extractors.sync_scorer import SyncScore, SyncScorer
-from talkscore.models.sync import SyncConfig, SyncNet, info_nce_loss, windows
 from talkscore.runtime import seed_everything
+from talkscore.settings import Settings
+from talkscore.sync.network import SyncConfig, SyncNet, info_nce_loss, windows
+from talkscore.sync.scorer import SyncScore, SyncScorer
 
 
 @dataclass
@@ -28,7 +29,7 @@ class ClipStreams:
 
 
 @dataclass(frozen=True)
-class SyncTrainConfig:
+class SyncTrainConfig(Settings):
     """Options of `train_sync_net`."""
 
     # optimiser steps, anchors per step, AdamW learning rate and weight decay

@@ -1,8 +1,8 @@
-"""Window cutting shared by DNSMOS windows, long-video scoring and timelines."""
+"""Span cutting shared by DNSMOS windows, long-video segments and timelines."""
 
 from __future__ import annotations
 
-from talkscore.windows import equal, sliding
+from talkscore.spans import equal, sliding
 
 
 def test_sliding_windows_cover_the_timeline_and_the_last_one_ends_at_the_end():

@@ -23,7 +23,8 @@ from talkscore.extractors.face import FaceTrack
 from talkscore.extractors.keypoints import normalised_landmarks
 from talkscore.extractors.spectral import SpectralSettings, audio_frame_mask, log_mel
 from talkscore.files import atomic_write
-from talkscore.models.sync import SyncConfig, SyncNet, lag_similarity
+from talkscore.runtime import resolve_device
+from talkscore.sync.network import SyncConfig, SyncNet, lag_similarity
 
 #: MediaPipe face-mesh indices of the lips (outer and inner contours) and of the jaw line.
 LIP_POINTS = (
@@ -135,13 +136,14 @@ class SyncScorer:
         self.model = model.eval()
 
     @classmethod
-    def load(cls, path: str | Path = ASSET) -> SyncScorer:
-        """Weights from `path` (safetensors) with their config in the sibling `.json`."""
+    def load(cls, path: str | Path = ASSET, device: str | torch.device = "cpu") -> SyncScorer:
+        """Weights from `path` (safetensors) with their config in the sibling `.json`, on
+        `device` ("auto": CUDA when available)."""
         path = Path(path)
         config = SyncConfig(**json.loads(path.with_suffix(".json").read_text())["config"])
         model = SyncNet(config)
         model.load_state_dict(load_file(str(path)))
-        return cls(model)
+        return cls(model.to(resolve_device(device)))
 
     def save(self, path: str | Path, metadata: dict | None = None) -> None:
         """Write the weights and a `.json` with the config and `metadata` (e.g. metrics)."""

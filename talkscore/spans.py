@@ -1,4 +1,5 @@
-"""Cutting a timeline (frames or samples) into windows: `[start, end)` index pairs."""
+"""Cutting a timeline (frames or samples) into spans, `[start, end)` index pairs: long videos into
+segments, timelines and DNSMOS audio into sliding windows."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from talkscore.batch.jobs import WORKER_DIED, Make
 from talkscore.errors import BackendUnavailable
-from talkscore.pool import WORKER_DIED, Make
 
 T = TypeVar("T")
 

@@ -1,4 +1,5 @@
-"""Run a per-video function over many videos, here or in worker processes.
+"""Run a per-video function over many videos, here or in worker processes; find the videos
+and describe a failure in one line.
 
 Results stream back as videos finish. A worker process that dies (a crash in native code, the
 out-of-memory killer) fails only the video it was working on: the videos that were in flight
@@ -11,17 +12,41 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import TypeVar
+
+from talkscore.errors import TalkscoreError
 
 T = TypeVar("T")
 Make = Callable[[], Callable[[str], T]]  # builds the per-process function (picklable)
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 WORKER_DIED = "the worker process died while working on this video (a crash in native code?)"
 
 _WORK: Callable[[str], object] | None = None
+
+
+def find_videos(paths: Iterable[str | Path], recursive: bool = False) -> list[Path]:
+    """Files as given, plus the videos inside given folders (sorted, without duplicates)."""
+    found: dict[Path, None] = {}
+    for path in map(Path, paths):
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            for file in sorted(path.glob(pattern)):
+                if file.is_file() and file.suffix.lower() in VIDEO_SUFFIXES:
+                    found[file] = None
+        else:
+            found[path] = None
+    return list(found)
+
+
+def error_line(exc: BaseException) -> str:
+    """One line describing an exception: the message, prefixed by the type when unexpected."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, TalkscoreError) else f"{type(exc).__name__}: {text}"
 
 
 def run_jobs(

@@ -28,6 +28,15 @@ class Sample:
     def num_frames(self) -> int:
         return max((len(x) for x in self.features.values()), default=0)
 
+    def cut(self, start: int, end: int) -> Sample:
+        """Frames [start, end) of this sample (same labels and name)."""
+        return Sample(
+            {m: x[start:end] for m, x in self.features.items()},
+            self.labels,
+            {m: mask[start:end] for m, mask in self.frame_masks.items()},
+            name=self.name,
+        )
+
 
 @dataclass
 class Batch:

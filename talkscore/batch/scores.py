@@ -13,16 +13,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from talkscore.checkpoint import CHECKPOINT_FILES, checkpoint_folder
+from talkscore.batch.jobs import Make, error_line, run_jobs
+from talkscore.checkpoint import CHECKPOINT_FILES, checkpoint_folder, model_label
 from talkscore.errors import TalkscoreError
-from talkscore.extract_batch import error_line
 from talkscore.extractors.face import resolve_face_model
 from talkscore.files import atomic_write, unpack
 from talkscore.jsonable import jsonable
 from talkscore.paths import FACE_MODEL_FILENAME
-from talkscore.pool import Make, run_jobs
-from talkscore.report import report_name, write_index, write_report
-from talkscore.scoring import Scorer, VideoScore, model_label
+from talkscore.report.page import report_name, write_index, write_report
+from talkscore.scoring import Scorer, VideoScore, load_scorer
 from talkscore.tasks import TASKS
 from talkscore.timeline import Timeline
 
@@ -172,9 +171,10 @@ class ScoreJob:
     max_seconds: float | None = None
     report_dir: str | None = None  # also write each video's HTML report here
     model_name: str | None = None  # what rows call the model (default: the checkpoint)
+    device: str = "auto"  # where the model and the sync scorer run
 
     def __call__(self) -> Callable[[str], tuple[str, VideoScore | None, str | None]]:
-        scorer = Scorer(self.checkpoint, "cpu", self.face_model, name=self.model_name)
+        scorer = load_scorer(self.checkpoint, self.device, self.face_model, name=self.model_name)
         return partial(_score, scorer, self.max_seconds, self.report_dir)
 
     def packed(self) -> PackedScoreJob:
@@ -184,7 +184,7 @@ class ScoreJob:
         files = {n: (folder / n).read_bytes() for n in CHECKPOINT_FILES if (folder / n).is_file()}
         face = resolve_face_model(self.face_model).read_bytes()
         name = self.model_name or model_label(self.checkpoint)
-        return PackedScoreJob(files, face, self.max_seconds, self.report_dir, name)
+        return PackedScoreJob(files, face, self.max_seconds, self.report_dir, name, self.device)
 
 
 @dataclass(frozen=True)
@@ -196,13 +196,14 @@ class PackedScoreJob:
     max_seconds: float | None
     report_dir: str | None
     model_name: str
+    device: str = "auto"
 
     def __call__(self) -> Callable[[str], tuple[str, VideoScore | None, str | None]]:
         checkpoint = {f"checkpoint/{name}": data for name, data in self.files.items()}
         folder = unpack({**checkpoint, FACE_MODEL_FILENAME: self.face_model})
         job = ScoreJob(
             str(folder / "checkpoint"), str(folder / FACE_MODEL_FILENAME), self.max_seconds,
-            self.report_dir, self.model_name,
+            self.report_dir, self.model_name, self.device,
         )  # fmt: skip
         return job()
 
@@ -245,7 +246,7 @@ def score_batch(
     engine: Callable[..., Iterator] = run_jobs,
 ) -> dict[str, Any]:
     """Score `videos` not yet in `csv_path` with `job` (a `ScoreJob`; default: the bundled
-    model) on `engine` (`pool.run_jobs` here, or a `RayEngine`); returns counts and the
+    model) on `engine` (`jobs.run_jobs` here, or a `RayEngine`); returns counts and the
     failures (video, error).
 
     A second batch on the same CSV is refused while this one runs. On Ctrl-C the rows written

@@ -325,7 +325,7 @@ VIDEO_OPS: dict[str, Callable[..., list[np.ndarray]]] = {
 def mouth_boxes(frames: list[np.ndarray], face_model: str | Path) -> list[tuple | None]:
     """Pixel box (x0, y0, x1, y1) around the lips and chin of each frame (None without a face)."""
     from talkscore.extractors.face import FaceTracker
-    from talkscore.extractors.sync_scorer import JAW_POINTS, LIP_POINTS
+    from talkscore.sync.scorer import JAW_POINTS, LIP_POINTS
 
     with FaceTracker(face_model) as tracker:
         for index, frame in enumerate(frames):

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from talkscore.batching import Sample
 from talkscore.reduction import TARGET_DIMS
+from talkscore.samples import Sample
 from talkscore.tasks import OVERALL_TASK, TASKS
 
 #: Feature sizes after the design's reduction.

@@ -16,9 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from talkscore.batching import Sample
-from talkscore.checkpoint import load_model, load_reducer
-from talkscore.datasets import (
+from talkscore.batch.features import extract_videos
+from talkscore.errors import TalkscoreError
+from talkscore.extraction import ExtractionSettings, VideoFeatures
+from talkscore.jsonable import jsonable
+from talkscore.models import ModelConfig, TalkingFaceQualityModel
+from talkscore.paths import cache_dir
+from talkscore.reduction import Reducer, ReductionSettings
+from talkscore.samples import Sample
+from talkscore.scoring import load_scorer
+from talkscore.settings import Settings
+from talkscore.tasks import TASKS
+from talkscore.training.datasets import (
     DEFAULT_DIMENSION_TASKS,
     LabelledVideo,
     LabelsError,
@@ -28,16 +37,8 @@ from talkscore.datasets import (
     read_labels,
     read_preferences,
 )
-from talkscore.errors import TalkscoreError
-from talkscore.extract_batch import extract_videos
-from talkscore.extraction import ExtractionSettings, VideoFeatures
-from talkscore.jsonable import jsonable
-from talkscore.metrics import task_metrics
-from talkscore.models import ModelConfig, TalkingFaceQualityModel
-from talkscore.paths import cache_dir
-from talkscore.reduction import Reducer, ReductionSettings
-from talkscore.tasks import TASKS
-from talkscore.training import RankingPair, TrainConfig, Trainer
+from talkscore.training.engine import RankingPair, TrainConfig, Trainer
+from talkscore.training.metrics import task_metrics
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,7 +49,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Settings):
     """Where the labels, preferences, videos and cached features are."""
 
     # labels CSV (talkscore columns, or THQA-NTIRE `Video,Score`)
@@ -200,7 +201,7 @@ def train_from_labels(
 ) -> dict[str, Any]:
     """Extract (or reuse) features, fit the reducer on the training split, train, and write the
     run folder: checkpoint/, metrics.json, config.json, log.jsonl, tensorboard/, PNG plots."""
-    from talkscore.plots import write_training_plots
+    from talkscore.training.plots import write_training_plots
 
     data, out = config.data, Path(out)
     if not data.labels:
@@ -276,16 +277,14 @@ def evaluate_model(
     model_path: str | Path,
     data: DataConfig,
     progress: Progress | None = None,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Per-task metrics on `data.labels`, preference agreement on `data.preferences`, and every
-    video's predicted scores."""
+    video's predicted scores (each video whole, with the scorer's own forward pass)."""
     if not data.labels and not data.preferences:
         raise LabelsError("nothing to evaluate: pass --labels CSV and/or --preferences CSV")
-    model = load_model(model_path, device="cpu")
-    reducer = load_reducer(model_path)
-    if reducer is None:
-        raise TalkscoreError(f"{model_path} has no feature reducer: it was not trained on videos")
-    settings = ExtractionSettings.from_dict(model.metadata["extraction"])
+    scorer = load_scorer(model_path, device, data.face_model)
+    tasks = scorer.model.config.tasks
     labels = _labels(data) if data.labels else None
     preferences = (
         read_preferences(data.preferences, data.videos, data.dimension_tasks)
@@ -294,27 +293,19 @@ def evaluate_model(
     )
     rows = labels.rows if labels else []
     videos = [r.video for r in rows] + [v for p in preferences for v in (p.video_a, p.video_b)]
-    features = video_features(videos, settings, data, progress)
-    trainer = Trainer(model, TrainConfig(device="cpu"))
-    unlabelled = np.full(len(model.config.tasks), np.nan, np.float32)
-    labelled = {r.video: r.labels for r in rows}
+    features = video_features(videos, scorer.extractor.settings, data, progress)
     order = list(features)
-    predictions = trainer.predict(
-        [features[v].to_sample(labelled.get(v, unlabelled), str(v), reducer) for v in order]
-    )
-    scores = {v: predictions.scores[i] for i, v in enumerate(order)}
-    tasks = model.config.tasks
+    predicted, _, _ = scorer.predict([scorer.sample(features[v], str(v)) for v in order])
+    scores = dict(zip(order, predicted, strict=True))
     report: dict[str, Any] = {
         "model": str(model_path),
         "scores": {str(v): dict(zip(tasks, map(float, scores[v]), strict=True)) for v in order},
     }
     if rows:
-        index = [order.index(r.video) for r in rows]
-        report["tasks"] = task_metrics(
-            predictions.scores[index], predictions.labels[index], model.config.tasks
-        )
+        truth = np.stack([np.asarray(r.labels, np.float32) for r in rows])
+        report["tasks"] = task_metrics(np.stack([scores[r.video] for r in rows]), truth, tasks)
     if preferences:
-        task_index = {t: i for i, t in enumerate(model.config.tasks)}
+        task_index = {t: i for i, t in enumerate(tasks)}
         report["preferences"] = preference_agreement(
             preferences, lambda video, task: float(scores[video][task_index[task]])
         )

@@ -15,8 +15,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from talkscore.extraction import VideoFeatures
-from talkscore.extractors.sync_scorer import mean_curve
 from talkscore.scoring import VideoScore
+from talkscore.sync.scorer import mean_curve
 
 DPI = 100
 COLOURS = {

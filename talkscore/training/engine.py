@@ -22,9 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from talkscore.batching import Batch, Sample, collate, input_dims
 from talkscore.checkpoint import save_checkpoint
-from talkscore.metrics import mean_metric, task_metrics
 from talkscore.models import TalkingFaceQualityModel
 from talkscore.models.losses import (
     CONSISTENCY_MODES,
@@ -35,8 +33,11 @@ from talkscore.models.losses import (
 )
 from talkscore.models.weighting import WEIGHTINGS, create_weighting
 from talkscore.reduction import Reducer
-from talkscore.run_log import RunLog
 from talkscore.runtime import resolve_device, seed_everything
+from talkscore.samples import Batch, Sample, collate, input_dims
+from talkscore.settings import Settings
+from talkscore.training.metrics import mean_metric, task_metrics
+from talkscore.training.run_log import RunLog
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ CHECKPOINT_DIR = "checkpoint"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """Options of one training run (the CLI's `train` flags carry the same names)."""
 
     # passes over the training set (early stopping may end sooner)
@@ -89,9 +90,6 @@ class TrainConfig:
     monitor: str = "srcc"
     # stop after this many epochs without improvement (0: never stop early)
     patience: int = 10
-
-    def __post_init__(self) -> None:
-        self.validate()
 
     def validate(self) -> None:
         """Raise ValueError naming the option to fix."""

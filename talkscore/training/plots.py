@@ -19,11 +19,11 @@ try:
     from matplotlib.ticker import MaxNLocator
 except ImportError as error:  # pragma: no cover - matplotlib is an optional extra
     raise ImportError(
-        "talkscore.plots needs matplotlib; install it with `pip install matplotlib`"
+        "talkscore.training.plots needs matplotlib; install it with `pip install matplotlib`"
     ) from error
 
-from talkscore.metrics import regression_metrics
 from talkscore.tasks import MISSING_LABEL
+from talkscore.training.metrics import regression_metrics
 
 #: Resolution of every written PNG.
 DPI = 100

@@ -14,16 +14,18 @@ positive/negative balance.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from talkscore.settings import Settings
+
 
 @dataclass(frozen=True)
-class SyncConfig:
+class SyncConfig(Settings):
     """Sizes of the sync scorer (stored with its weights)."""
 
     # input sizes per video frame
@@ -40,8 +42,14 @@ class SyncConfig:
     # softmax temperature of the similarities
     temperature: float = 0.07
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def validate(self) -> None:
+        """Raise ValueError naming the field to fix."""
+        if self.window < 1 or self.window % 2 == 0:
+            raise ValueError(f"window must be a positive odd number of frames, got {self.window}")
+        if min(self.mouth_dim, self.audio_dim, self.hidden, self.embedding, self.max_lag) < 1:
+            raise ValueError("mouth_dim, audio_dim, hidden, embedding and max_lag must be >= 1")
+        if not 0 <= self.dropout < 1 or not self.temperature > 0:
+            raise ValueError("dropout must be in [0, 1) and temperature positive")
 
 
 def _encoder(in_dim: int, config: SyncConfig) -> nn.Sequential:
@@ -86,9 +94,10 @@ def lag_similarity(model: SyncNet, mouth: np.ndarray, audio: np.ndarray) -> np.n
     """`[T, 2 * max_lag + 1]` similarity of each mouth window with the audio window at t + lag
     (NaN where t + lag falls outside the clip)."""
     cfg = model.config
+    device = next(model.parameters()).device
     with torch.no_grad():
-        m = model.embed_mouth(windows(mouth, cfg.window))
-        a = model.embed_audio(windows(audio, cfg.window))
+        m = model.embed_mouth(windows(mouth, cfg.window).to(device)).cpu()
+        a = model.embed_audio(windows(audio, cfg.window).to(device)).cpu()
     n = len(m)
     out = np.full((n, 2 * cfg.max_lag + 1), np.nan, np.float32)
     for i, lag in enumerate(range(-cfg.max_lag, cfg.max_lag + 1)):

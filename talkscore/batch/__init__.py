@@ -1,0 +1,2 @@
+"""Many videos: a local worker pool (`jobs`) or Ray (`ray_engine`) runs one job per video;
+`scores` writes scores to a resumable CSV, `features` extracts into a feature cache."""
