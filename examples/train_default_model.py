@@ -16,7 +16,7 @@ Stages (each reuses what the previous ones left in the work folder, $TALKSCORE_W
 The model is an ensemble of MEMBER_SEEDS networks (one training seed each), trained `--workers` at
 a time with one thread each.
 Seeded: the same command gives the same data; two leave-one-source-out runs on one machine still
-differed by one clear pair (README), so training is not bit-reproducible.
+differed by one clear pair (docs/experiments.md), so training is not bit-reproducible.
 """
 
 from __future__ import annotations

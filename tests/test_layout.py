@@ -69,7 +69,8 @@ def _declared() -> dict[str, str]:
     requirements = project["dependencies"] + sum(project["optional-dependencies"].values(), [])
     comments = {}
     for requirement in requirements:
-        line = next(ln for ln in text.splitlines() if f'"{requirement}"' in ln)
+        project_lines = text[text.index("[project]") :].splitlines()
+        line = next(ln for ln in project_lines if f'"{requirement}"' in ln)
         comments[_name(requirement)] = line.partition("#")[2].strip()
     return comments
 
