@@ -8,9 +8,9 @@ Run from the repository root (about 12 minutes on two CPU cores):
 Data: every clip with speech in ../shared/data/clips/real/ and generated/ (generated talking heads
 are driven by their own audio, so they are aligned); real_unverified_audio/ is left out (its audio
 may be music). Clips are grouped by identity (from the file name) and a fixed share of identities
-is held out: the numbers in the .json and docs/experiments.md are measured on them, and the shipped weights
-never saw them. The same training is also cross-validated over identity folds (`--folds`, 4 by
-default; 0 skips it), so every clip is scored once by a scorer that never saw its person; each
+is held out: the numbers in the .json and docs/experiments.md are measured on them, and the shipped
+weights never saw them. The same training is also cross-validated over identity folds (`--folds`, 4
+by default; 0 skips it), so every clip is scored once by a scorer that never saw its person; each
 clip's offset by that scorer and by the correlation diagnostic go into the .json. Audio is
 augmented with white noise at 20 and 10 dB SNR, mouth features with Gaussian jitter, both streams
 together with +-10% speed changes; gain needs no augmentation (the log-mel is standardised per

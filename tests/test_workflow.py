@@ -201,14 +201,16 @@ def test_score_command_gives_the_documented_json(run, clips_dir, face_model):
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {
-        "video", "model", "scores", "std", "gates", "diagnostics", "unscored", "warnings",
-        "timeline",
+        "video", "model", "versions", "score_range", "higher_is_better", "scores", "std",
+        "gates", "diagnostics", "unscored", "warnings", "timeline",
     }  # fmt: skip
+    low, high = report["score_range"]  # the labels' scale, as the checkpoint learned it
+    assert low < high and all(report["higher_is_better"].values())
     assert report["unscored"] == {} and report["warnings"] == [] and report["timeline"] is None
     assert set(report["scores"]) == set(report["std"]) == {
         "lip_sync", "expression", "audio_quality", "cross_modal", "overall",
     }  # fmt: skip
-    assert all(1 <= v <= 5 for v in report["scores"].values())
+    assert all(low <= v <= high for v in report["scores"].values())
     assert report["diagnostics"]["face_coverage"] > 0.9
     assert "sync_scorer_offset_ms" in report["diagnostics"]
     missing = CliRunner().invoke(app(), ["score", "nope.mp4", "--model", args[3]])
