@@ -17,8 +17,6 @@ BACKENDS: tuple[str, ...] = (
     "onnxruntime",
     "speechmos",
     "transformers",
-    "librosa",
-    "soundfile",
     "soxr",
     "ray",
 )

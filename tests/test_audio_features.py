@@ -12,6 +12,7 @@ import soxr
 
 from talkscore.errors import BackendUnavailable
 from talkscore.extractors import dnsmos as dnsmos_module
+from talkscore.extractors import mel
 from talkscore.extractors.dnsmos import dnsmos, dnsmos_windows, window_frame_features
 from talkscore.extractors.spectral import (
     SpectralBackend,
@@ -277,3 +278,38 @@ def test_wav2vec2_without_transformers(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(BackendUnavailable, match=r"talkscore\[hub\]"):
         Wav2Vec2Backend(model="facebook/wav2vec2-base")
+
+
+@pytest.mark.parametrize(
+    ("n_fft", "n_mels", "fmin", "fmax"), [(1024, 40, 50.0, 7600.0), (321, 120, 0.0, None)]
+)
+def test_mel_filters_are_librosas(n_fft, n_mels, fmin, fmax):
+    librosa = pytest.importorskip("librosa")
+    expected = librosa.filters.mel(sr=16000, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    np.testing.assert_array_equal(mel.mel_filterbank(16000, n_fft, n_mels, fmin, fmax), expected)
+
+
+def test_mel_spectrogram_decibels_and_dct_are_librosas_and_scipys(clips_dir):
+    librosa = pytest.importorskip("librosa")
+    import scipy.fft
+
+    audio, rate = soundfile.read(clips_dir / "audio_only" / "sadtalker_deyu.wav", dtype="float32")
+    audio = soxr.resample(audio if audio.ndim == 1 else audio.mean(axis=1), rate, 16000)[:144000]
+    expected = librosa.feature.melspectrogram(y=audio, sr=16000, n_fft=321, hop_length=160)
+    got = mel.mel_spectrogram(audio, 16000, n_fft=321, hop=160, n_mels=128)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-9)
+    decibels = librosa.power_to_db(expected, ref=np.max)
+    np.testing.assert_allclose(mel.power_to_db(expected), decibels, atol=1e-4)
+    logmel = np.log(got.T + 1e-6)
+    want = scipy.fft.dct(logmel, type=2, norm="ortho", axis=1)[:, :13]
+    np.testing.assert_allclose(mel.dct(logmel, 13), want, rtol=1e-5, atol=1e-4)
+
+
+def test_scoring_imports_neither_librosa_nor_scipy():
+    code = (
+        "import sys, talkscore.scoring; from talkscore.extractors import quality, spectral, "
+        "dnsmos; print(sorted(m for m in sys.modules if m.split('.')[0] in ('librosa', 'scipy')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"

@@ -21,11 +21,11 @@ import importlib.util
 import logging
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soxr
 
 from talkscore.errors import BackendUnavailable
+from talkscore.extractors.mel import mel_spectrogram, power_to_db
 from talkscore.spans import sliding
 
 logger = logging.getLogger(__name__)
@@ -127,11 +127,8 @@ def _score_segments(segments: list[np.ndarray]) -> np.ndarray:
 
 def _p808_melspec(audio: np.ndarray) -> np.ndarray:
     """The P.808 model's input: 120-band log-mel, per-segment max-referenced, [900, 120]."""
-    mel = librosa.feature.melspectrogram(
-        y=audio, sr=SAMPLE_RATE, n_fft=321, hop_length=160, n_mels=120
-    )
-    mel = (librosa.power_to_db(mel, ref=np.max) + 40) / 40
-    return mel.T[:P808_FRAMES].astype(np.float32)
+    power = mel_spectrogram(audio, SAMPLE_RATE, n_fft=321, hop=160, n_mels=120)
+    return ((power_to_db(power) + 40) / 40).T[:P808_FRAMES].astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)

@@ -30,11 +30,11 @@ region's temporal history.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
-from scipy.special import gammaln
 
 from talkscore.extractors import minus_video_median
 from talkscore.extractors.crops import Box, check_rgb, clamped_square, face_crop
@@ -67,7 +67,9 @@ REGIONS = ("face", "frame")
 
 # moment-matching table of (A)GGD shapes: ratio(alpha) = G(2/a)^2 / (G(1/a) G(3/a)), increasing
 _SHAPES = np.arange(0.2, 10.0, 0.001)
-_SHAPE_RATIOS = np.exp(2 * gammaln(2 / _SHAPES) - gammaln(1 / _SHAPES) - gammaln(3 / _SHAPES))
+#: log |Gamma(x)| elementwise (scipy.special.gammaln without importing SciPy at scoring time)
+_gammaln = np.vectorize(math.lgamma, otypes=[np.float64])
+_SHAPE_RATIOS = np.exp(2 * _gammaln(2 / _SHAPES) - _gammaln(1 / _SHAPES) - _gammaln(3 / _SHAPES))
 # Immerkaer's noise mask [[1, -2, 1], [-2, 4, -2], [1, -2, 1]] is this kernel applied on both axes
 _SECOND_DIFF = np.array([1, -2, 1], dtype=np.float32)
 # rows map RGB to the opponent channels rg = R - G and yb = (R + G) / 2 - B
@@ -250,7 +252,7 @@ def _aggd_fit(
     r_hat = abs_mean**2 / (sq_mean + _EPS)
     r_norm = r_hat * (ratio**3 + 1) * (ratio + 1) / (ratio**2 + 1) ** 2
     alpha = np.interp(r_norm, _SHAPE_RATIOS, _SHAPES)
-    scale = np.exp(gammaln(2 / alpha) - 0.5 * (gammaln(1 / alpha) + gammaln(3 / alpha)))
+    scale = np.exp(_gammaln(2 / alpha) - 0.5 * (_gammaln(1 / alpha) + _gammaln(3 / alpha)))
     return alpha, (right - left) * scale
 
 

@@ -9,13 +9,11 @@ whole extraction of an 8 s clip takes a few milliseconds.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass
 
-import librosa
 import numpy as np
-import scipy.fft
 
+from talkscore.extractors.mel import dct, mel_filterbank
 from talkscore.settings import Settings
 
 _AMIN = 1e-10  # power floor: -100 dB
@@ -113,7 +111,7 @@ class SpectralBackend:
         logmel, rms_db, shape, zcr, log_f0, voicing, band = (
             np.concatenate(parts) for parts in zip(*chunks, strict=True)
         )
-        mfcc = scipy.fft.dct(logmel, type=2, norm="ortho", axis=1)[:, : s.n_mfcc]
+        mfcc = dct(logmel, s.n_mfcc)
         delta = _delta(mfcc)
         voicing = np.where(rms_db > s.voicing_floor_db, voicing, 0.0)
         voiced = voicing > 1 - s.yin_threshold
@@ -213,15 +211,8 @@ def _power_spectrum(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return power, np.fft.rfftfreq(length)
 
 
-@functools.lru_cache(maxsize=16)
-def _mel_filters(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float):
-    return librosa.filters.mel(
-        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=min(fmax, sample_rate / 2)
-    )
-
-
 def _log_mel(power: np.ndarray, sample_rate: int, n_fft: int, s: SpectralSettings) -> np.ndarray:
-    filters = _mel_filters(sample_rate, n_fft, s.n_mels, s.fmin, s.fmax)
+    filters = mel_filterbank(sample_rate, n_fft, s.n_mels, s.fmin, min(s.fmax, sample_rate / 2))
     return 10 * np.log10(np.maximum(power @ filters.T, _AMIN))
 
 
