@@ -255,6 +255,7 @@ def score(
     from talkscore.timeline import Timeline, write_timeline_csv
 
     windows = Timeline(window, hop) if timeline or timeline_csv else None
+    _set_threads()
     with _progress(as_json) as progress:
         bar = progress.add_task("frames", total=None)
 
@@ -321,6 +322,7 @@ def report(
     from talkscore.report import make_report
     from talkscore.scoring import load_scorer
 
+    _set_threads()
     with _progress(False) as progress:
         progress.add_task("scoring and drawing", total=None)
         _, error = _attempt(
@@ -436,6 +438,7 @@ def train(
         },
     }
     run_config = _run_library(lambda: load_run_config(config, overrides), code=2)
+    _set_threads(training=True)
     with _progress(False) as progress:
         bars: dict[str, Any] = {}
 
@@ -483,6 +486,7 @@ def evaluate(
         face_model=_text(face_model),
         workers=workers,
     )
+    _set_threads()
     with _progress(as_json) as progress:
         bar = progress.add_task("features", total=None)
 
@@ -502,6 +506,13 @@ def evaluate(
         for dimension, row in report["preferences"].items():
             table.add_row(dimension, row["task"], str(row["pairs"]), f"{row['agreement']:.3f}")
         console.print(table)
+
+
+def _set_threads(training: bool = False) -> None:
+    """Torch's thread count for this command (see talkscore.runtime.configure_threads)."""
+    from talkscore.runtime import configure_threads
+
+    configure_threads(training=training)
 
 
 def _text(path: Path | None) -> str | None:

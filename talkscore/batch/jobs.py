@@ -106,7 +106,10 @@ def _pool_run(make: Make, queue: deque[str], workers: int) -> Iterator[tuple[str
 
 def _init_worker(make: Make) -> None:
     global _WORK
+    from talkscore.runtime import configure_threads
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    configure_threads()  # the stages of scoring and extraction run on threads of their own
     _WORK = make()
 
 
