@@ -18,6 +18,10 @@ floor measured the same way in the same run, and reported as a ratio:
   over the same clips;
 - busy: cold and its floor again while another process keeps one core busy.
 
+`--baseline DIR` (a checkout of other talkscore code, e.g. `git worktree add /tmp/old REV`)
+also runs the cold, busy and batch commands with that code, in the same run, for a
+before/after table.
+
 Real-time factor = processing time / video duration (below 1 is faster than real time). Wall
 times on a shared machine vary by 10-20%: compare ratios from one run.
 """
@@ -25,9 +29,9 @@ times on a shared machine vary by 10-20%: compare ratios from one run.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,10 +60,18 @@ for video in sys.argv[2:]:
 """
 
 
-def wall(command: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start
+def wall(command: list[str], code: str | None = None) -> float:
+    """Seconds `command` takes; `code`: a checkout whose talkscore it runs (None: this one)."""
+    env = dict(os.environ, PYTHONPATH=code) if code else None
+    with tempfile.TemporaryDirectory() as neutral:  # no talkscore/ in the working folder
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, env=env, cwd=neutral)
+        return time.perf_counter() - start
+
+
+def talkscore(*args: str) -> list[str]:
+    """The `talkscore` command line, run by this Python (so PYTHONPATH can choose the code)."""
+    return [sys.executable, "-c", "from talkscore.cli import app; app()", *args]
 
 
 def floor_process(face_model: Path, videos: list[str]) -> float:
@@ -102,15 +114,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", default=str(DEFAULT_CLIP))
     parser.add_argument("--face-model", default=None)
+    parser.add_argument("--baseline", help="a checkout of other code to time beside this one")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    exe = shutil.which("talkscore") or "talkscore"
     face_model = resolve_face_model(args.face_model)
     duration = probe(args.video).duration
-    cold = [exe, "score", args.video, "--json", "--face-model", str(face_model)]
+    cold = talkscore("score", args.video, "--json", "--face-model", str(face_model))
     result: dict = {"video": args.video, "duration_s": round(duration, 2), "cores": os.cpu_count()}
+    codes = {"": None, "baseline_": args.baseline} if args.baseline else {"": None}
 
-    pair(result, "cold", wall(cold), floor_process(face_model, [args.video]), duration)
+    for prefix, code in codes.items():
+        floor = floor_process(face_model, [args.video])
+        pair(result, f"{prefix}cold", wall(cold, code), floor, duration)
     configure_threads()  # as the CLI does
     scorer = load_scorer(face_model=face_model)
     scorer(args.video)
@@ -123,25 +138,29 @@ def main() -> None:
     clips = [str(v) for v in BATCH_CLIPS]
     total = sum(probe(v).duration for v in clips)
     batch_floor = floor_process(face_model, clips)
-    for workers in (1, 2):
+    for (prefix, code), workers in itertools.product(codes.items(), (1, 2)):
         with tempfile.TemporaryDirectory() as tmp:
-            command = [exe, "batch", *clips, "--csv", str(Path(tmp) / "out.csv")]
+            command = talkscore("batch", *clips, "--csv", str(Path(tmp) / "out.csv"))
             command += ["--face-model", str(face_model), "--workers", str(workers)]
-            pair(result, f"batch_{workers}_workers", wall(command), batch_floor, total)
+            pair(
+                result, f"{prefix}batch_{workers}_workers", wall(command, code), batch_floor, total
+            )
     result["batch_videos"], result["batch_duration_s"] = len(clips), round(total, 1)
 
-    with busy_core():
-        pair(result, "cold_busy", wall(cold), floor_process(face_model, [args.video]), duration)
+    for prefix, code in codes.items():
+        with busy_core():
+            floor = floor_process(face_model, [args.video])
+            pair(result, f"{prefix}cold_busy", wall(cold, code), floor, duration)
 
     if args.json:
         print(json.dumps(result, indent=2))
         return
     print(f"{args.video}: {duration:.1f} s; batch: {len(clips)} clips, {total:.0f} s of video")
-    print(f"{'':18} {'seconds':>8} {'floor':>8} {'/ floor':>8} {'x real time':>12}")
+    print(f"{'':26} {'seconds':>8} {'floor':>8} {'/ floor':>8} {'x real time':>12}")
     for name, row in result.items():
         if isinstance(row, dict):
             print(
-                f"{name:18} {row['s']:8.2f} {row['floor_s']:8.2f} {row['ratio_to_floor']:8.2f} "
+                f"{name:26} {row['s']:8.2f} {row['floor_s']:8.2f} {row['ratio_to_floor']:8.2f} "
                 f"{row['x_real_time']:12.3f}"
             )
 
