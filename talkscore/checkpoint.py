@@ -9,7 +9,6 @@ unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from dataclasses import replace
@@ -26,6 +25,7 @@ from talkscore.errors import TalkscoreError
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.models import ModelConfig, ModelEnsemble, TalkingFaceQualityModel
+from talkscore.paths import sha256_file
 from talkscore.reduction import Reducer
 from talkscore.runtime import resolve_device
 
@@ -151,11 +151,7 @@ def model_label(checkpoint: str | Path | None) -> str:
 
 def weights_digest(path: str | Path | None) -> str:
     """The first 16 hex digits of the sha256 of the checkpoint's weights (which model scored)."""
-    digest = hashlib.sha256()
-    with open(checkpoint_folder(path) / WEIGHTS_FILE, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return sha256_file(checkpoint_folder(path) / WEIGHTS_FILE)[:16]
 
 
 def checkpoint_folder(path: str | Path | None) -> Path:
