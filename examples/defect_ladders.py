@@ -82,9 +82,9 @@ def render(clip: Clip, ladder: str, value: float, out: Path) -> None:
         render_variant(clip, Variant(LADDERS[ladder][2], 1, 0, value=value), out)
 
 
-def clip_scores(scorer, clip_path: Path, face_model: str | None, folder: Path) -> dict:
+def clip_scores(scorer, clip_path: Path, folder: Path) -> dict:
     """Scores of the clean clip and of every rung of every ladder."""
-    clip = Clip.load(clip_path, face_model or os.environ.get("TALKSCORE_FACE_MODEL", ""))
+    clip = Clip.load(clip_path, scorer.extractor.face_model)  # the face model the scorer found
     clean = folder / "clean.mp4"
     render_variant(clip, Variant(None), clean)
     scores = {"clean": scorer(clean).scores}
@@ -140,9 +140,7 @@ def main() -> None:
     for name in CLIPS[: args.clips]:
         folder = WORK / Path(name).stem
         folder.mkdir(parents=True, exist_ok=True)
-        results[name] = clip_scores(
-            scorer, DATA / "clips/generated" / name, args.face_model, folder
-        )
+        results[name] = clip_scores(scorer, DATA / "clips/generated" / name, folder)
         print(f"{name}: scored {len(results[name])} versions", flush=True)
     summary = summarise(results)
     report = {"model": scorer.checkpoint, "fps": FPS, "summary": summary, "scores": results}
