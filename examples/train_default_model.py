@@ -2,6 +2,7 @@
 
     python examples/train_default_model.py            # all stages, about 1.75 hours on two cores
     python examples/train_default_model.py --stage loso   # only the leave-one-source-out table
+    python examples/train_default_model.py --stage logo   # leave-one-generator-out (not in "all")
 
 Stages (each reuses what the previous ones left in the work folder, $TALKSCORE_WORK or
 ~/.cache/talkscore/default_model):
@@ -12,6 +13,8 @@ Stages (each reuses what the previous ones left in the work folder, $TALKSCORE_W
 2. features: extraction of every rendered clip, the generated clips and the ADTH-QA videos.
 3. loso: leave-one-source-out on ADTH-QA's development half (train without one source's videos and
    preferences, measure agreement on that source's clear pairs, rotate).
+   logo: the same, leaving one generator out instead (its videos and every pair involving it);
+   each fold scores the pairs that involve its generator (written to generator.json).
 4. ship: train on all of it; write the checkpoint and MODEL_CARD.md beside it.
 The model is an ensemble of MEMBER_SEEDS networks (one training seed each), trained `--workers` at
 a time with one thread each.
@@ -204,10 +207,22 @@ def signal_labels(features, maps: dict) -> np.ndarray:
     return labels
 
 
+def adth_generator(video: Path) -> str:
+    """The generator of an ADTH-QA video ("source" for the real slices)."""
+    return video.stem.split("__")[0]
+
+
+def left_out(video: Path, leave_out: str | None) -> bool:
+    """Whether ADTH-QA `video` belongs to the source or generator `leave_out` (the two sets of
+    names are disjoint; "source" names no generator: the real slices are never left out as one)."""
+    return leave_out is not None and leave_out in (adth_source(video), adth_generator(video))
+
+
 def labelled_videos(records, features, maps, leave_out: str | None = None) -> list:
     """(video, labels) for training: degraded real clips, signal-labelled generated clips,
     ADTH-QA's real slices (clean) and generated videos (signals on the tasks people did not
-    judge: their preferences alone rank them on the others), without source `leave_out`."""
+    judge: their preferences alone rank them on the others), without the videos of source or
+    generator `leave_out`."""
     from talkscore.tasks import TASKS
     from talkscore.training.degradations import CLEAN_LABEL
 
@@ -217,7 +232,7 @@ def labelled_videos(records, features, maps, leave_out: str | None = None) -> li
     ]
     rows += [(v, signal_labels(features[v], maps)) for v in generated_clips()]
     for video in adth_videos():
-        if adth_source(video) == leave_out:
+        if left_out(video, leave_out):
             continue
         if video.stem.startswith("source__"):
             rows.append((video, np.full(len(TASKS), CLEAN_LABEL, np.float32)))
@@ -229,11 +244,13 @@ def labelled_videos(records, features, maps, leave_out: str | None = None) -> li
 
 
 def preferences(leave_out: str | None = None) -> list:
-    """ADTH-QA's rated pairs, without source `leave_out`."""
+    """ADTH-QA's rated pairs, without those that involve source or generator `leave_out`."""
     from talkscore.training.datasets import read_preferences
 
     pairs = read_preferences(ADTH / "preferences.csv", dimension_tasks=DIMENSION_TASKS)
-    return [p for p in pairs if p.source != leave_out]
+    return [
+        p for p in pairs if not (left_out(p.video_a, leave_out) or left_out(p.video_b, leave_out))
+    ]
 
 
 #: votes out of 10 for the real recording against each generated version of it, on overall
@@ -242,15 +259,17 @@ REAL_VOTES = 10
 
 def real_over_generated(leave_out: str | None = None) -> list:
     """Each ADTH-QA real source slice preferred to its generated versions on overall (real
-    recordings sit at the top of the scale), without source `leave_out`."""
+    recordings sit at the top of the scale), without source or generator `leave_out`."""
     from talkscore.training.datasets import PreferencePair
 
     pairs = []
     for video in adth_videos():
         source = adth_source(video)
-        if source == leave_out or video.stem.startswith("source__"):
+        if left_out(video, leave_out) or video.stem.startswith("source__"):
             continue
         real = ADTH / "videos" / f"source__{source}.mp4"
+        if left_out(real, leave_out):
+            continue
         args = ("real", "overall", real, video, REAL_VOTES, 10 - REAL_VOTES, source)
         pairs.append(PreferencePair(*args))
     return pairs
@@ -380,48 +399,58 @@ def scores_of(models: list, reducer, features, videos) -> list[dict]:
     return scores
 
 
-def loso_folds(records, features) -> dict:
-    """ADTH-QA source -> `training_set` of everything but that source's videos and pairs."""
+#: how a cross-validation splits ADTH-QA: the names each fold leaves out
+SPLITS = {
+    "source": lambda: sorted({adth_source(v) for v in adth_videos()}),
+    "generator": lambda: sorted({adth_generator(v) for v in adth_videos()} - {"source"}),
+}
+
+
+def cv_folds(records, features, split: str) -> dict:
+    """Left-out name -> `training_set` of everything but the videos and pairs of that source
+    (split "source") or generator (split "generator")."""
     maps = fit_signal_maps(records, features)
     folds = {}
-    for source in sorted({adth_source(v) for v in adth_videos()}):
-        rows = labelled_videos(records, features, maps, leave_out=source)
-        pairs = preferences(leave_out=source) + real_over_generated(leave_out=source)
-        folds[source] = training_set(rows, pairs, features)
+    for name in SPLITS[split]():
+        rows = labelled_videos(records, features, maps, leave_out=name)
+        pairs = preferences(leave_out=name) + real_over_generated(leave_out=name)
+        folds[name] = training_set(rows, pairs, features)
     return folds
 
 
 def fold_members(folds: dict, seeds: tuple[int, ...], workers: int) -> dict:
-    """Source -> the members trained on its fold, one per seed (`workers` at a time)."""
+    """Left-out name -> the members trained on its fold, one per seed (`workers` at a time)."""
     jobs = [(*fold[1:], seed) for fold in folds.values() for seed in seeds]
     members = iter(member for member, _loss in fit_members(jobs, workers))
-    return {source: [next(members) for _ in seeds] for source in folds}
+    return {name: [next(members) for _ in seeds] for name in folds}
 
 
-def loso(records, features, workers: int) -> dict:
-    """Leave one ADTH-QA source out, train the ensemble, score its videos; rotate over the five
-    sources. Each member is also measured alone (the seed spread), its scores kept beside the
-    ensemble's."""
+def cross_validate(records, features, split: str, workers: int) -> dict:
+    """Leave one ADTH-QA source or generator out, train the ensemble, score every ADTH-QA video
+    (a left-out generator is compared with the others, as a user would); rotate. Each member
+    is also measured alone (the seed spread). Written to `{split}.json`."""
     from talkscore.models import ModelEnsemble
 
-    folds = loso_folds(records, features)
+    folds = cv_folds(records, features, split)
     trained = fold_members(folds, MEMBER_SEEDS, workers)
     scores, per_seed = {}, {seed: {} for seed in MEMBER_SEEDS}
-    for source, (reducer, *_) in folds.items():
-        videos = [v for v in adth_videos() if adth_source(v) == source]
-        models = [ModelEnsemble(trained[source]), *trained[source]]
-        ensemble, *alone = scores_of(models, reducer, features, videos)
-        scores |= ensemble
+    for name, (reducer, *_) in folds.items():
+        models = [ModelEnsemble(trained[name]), *trained[name]]
+        ensemble, *alone = scores_of(models, reducer, features, adth_videos())
+        scores[name] = ensemble
         for seed, member_scores in zip(MEMBER_SEEDS, alone, strict=True):
-            per_seed[seed] |= member_scores
+            per_seed[seed][name] = member_scores
     report = {
-        **loso_agreement(scores),
-        "members": {seed: loso_agreement(s) for seed, s in per_seed.items()},
+        **fold_agreement(scores),
+        "members": {seed: fold_agreement(s) for seed, s in per_seed.items()},
         "signals": signal_agreement(features),
-        "scores": by_name(scores),
-        "member_scores": {seed: by_name(s) for seed, s in per_seed.items()},
+        "scores": {name: by_name(s) for name, s in scores.items()},
+        "member_scores": {
+            seed: {name: by_name(s) for name, s in folds_scores.items()}
+            for seed, folds_scores in per_seed.items()
+        },
     }
-    (WORK / "loso.json").write_text(json.dumps(report, indent=1, default=str))
+    (WORK / f"{split}.json").write_text(json.dumps(report, indent=1, default=str))
     summary = {k: v for k, v in report.items() if k not in ("scores", "member_scores")}
     print(json.dumps(summary, indent=1, default=str))
     return report
@@ -432,19 +461,35 @@ def by_name(scores: dict) -> dict:
     return {v.name: {t: round(x, 3) for t, x in s.items()} for v, s in scores.items()}
 
 
-def loso_agreement(scores: dict) -> dict:
-    """Clear-pair agreement per dimension and, per source, whether its real slice scores above
-    all its generated versions on overall."""
+def fold_agreement(fold_scores: dict) -> dict:
+    """Clear-pair agreement per dimension, pooled over folds (each fold orders the pairs that
+    involve what it left out, with its own scores: a pair of two generators counts once in
+    each of their folds), and per source whether its real slice scores above all its generated
+    versions on overall (each compared by the fold that left that version out)."""
     from talkscore.training.datasets import preference_agreement
 
+    pooled: dict[str, dict] = {}
+    for name, scores in fold_scores.items():
+        pairs = [p for p in preferences() if p.video_a in scores and p.video_b in scores]
+        pairs = [p for p in pairs if left_out(p.video_a, name) or left_out(p.video_b, name)]
+        for dim, r in preference_agreement(pairs, lambda v, t, s=scores: s[v][t]).items():
+            entry = pooled.setdefault(dim, {"task": r["task"], "pairs": 0, "credit": 0.0})
+            entry["pairs"] += r["pairs"]
+            entry["credit"] += r["agreement"] * r["pairs"] if r["pairs"] else 0.0
+    agreement = {
+        dim: {"task": e["task"], "pairs": e["pairs"], "agreement": e["credit"] / e["pairs"]}
+        for dim, e in pooled.items()
+    }
     real_on_top = {}
-    for source in sorted({adth_source(v) for v in adth_videos()}):
-        videos = [v for v in adth_videos() if adth_source(v) == source]
-        real = next(v for v in videos if v.stem.startswith("source__"))
-        real_on_top[source] = all(
-            scores[real]["overall"] > scores[v]["overall"] for v in videos if v != real
-        )
-    agreement = preference_agreement(preferences(), lambda v, task: scores[v][task])
+    for source in SPLITS["source"]():
+        real = ADTH / "videos" / f"source__{source}.mp4"
+        above = [
+            s[real]["overall"] > s[v]["overall"]
+            for name, s in fold_scores.items()
+            for v in s
+            if adth_source(v) == source and left_out(v, name) and v != real
+        ]
+        real_on_top[source] = all(above)
     return {"agreement": agreement, "real_on_top": real_on_top}
 
 
@@ -664,7 +709,8 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=("all", "render", "features", "loso", "ship"))
+    stages = ("all", "render", "features", "loso", "logo", "ship")
+    parser.add_argument("--stage", choices=stages)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -676,10 +722,13 @@ def main() -> None:
     if stage == "render":
         return
     features = all_features(records, args.workers)
+    if stage == "logo":
+        cross_validate(records, features, "generator", args.workers)
+        return
     if stage in ("all", "loso"):
-        report = loso(records, features, args.workers)
+        report = cross_validate(records, features, "source", args.workers)
     elif stage == "ship":
-        report = json.loads((WORK / "loso.json").read_text())
+        report = json.loads((WORK / "source.json").read_text())
     if stage in ("all", "ship"):
         ship(records, features, report, args.workers)
 
