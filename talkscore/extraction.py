@@ -42,12 +42,14 @@ from talkscore.extractors.keypoints import (
     mouth_opening,
     normalised_landmarks,
 )
+from talkscore.extractors.mouth import DETAIL_NAMES, mouth_detail
 from talkscore.extractors.spectral import audio_frame_mask
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.paths import FACE_MODEL_SHA256, sha256_file
 from talkscore.samples import Sample
 from talkscore.settings import Settings
+from talkscore.signals import measure_signals
 from talkscore.sync.correlation import (
     MAX_LAG,
     SyncEstimate,
@@ -67,7 +69,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Bumped whenever extracted features change meaning; part of every cache key.
-FEATURE_SCHEMA_VERSION = 4
+FEATURE_SCHEMA_VERSION = 5
 SAMPLE_RATE = 16000
 _MAX_PENDING_FRAMES = 8  # frames queued for the visual backend's thread (bounds memory)
 DNSMOS_NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
@@ -139,7 +141,8 @@ class VideoFeatures:
     # lag), "sync_scorer_similarity" [T, 31] (its similarity per lag -15..15, NaN where not
     # measurable), "mouth_opening" [T] (lip gap, face widths; NaN without a face),
     # "speech_envelope" [T] (dB, NaN without audio), "face_box" [T, 4] (x0, y0, x1, y1 in
-    # the analysed frames, -1 without a face)
+    # the analysed frames, -1 without a face), "mouth_detail" and "face_detail" [T] (log
+    # Laplacian variance of the mouth and face boxes at one scale; NaN without a face)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -217,7 +220,7 @@ class Extractor:
         seconds = info.duration if max_seconds is None else min(info.duration, max_seconds)
         with ThreadPoolExecutor(1) as pool:  # DNSMOS runs beside the frame loop
             speech_quality = pool.submit(self._speech_quality, audio)
-            track = self._track_faces(path, progress, int(seconds * s.fps), max_seconds)
+            track, details = self._track_faces(path, progress, int(seconds * s.fps), max_seconds)
             speech_quality = speech_quality.result()
         num_frames = len(track.mask)
         pose = head_pose(track)
@@ -234,6 +237,7 @@ class Extractor:
         )
         landmarks = streams["keypoint"].reshape(num_frames, KEYPOINT_DIM // 3, 3)
         extras |= self._signals(track, landmarks, envelope)
+        extras |= {name: details[:, i] for i, name in enumerate(DETAIL_NAMES)}
         names["sync"] = list(SYNC_STREAM_NAMES)
         diagnostics = {
             "video": info.to_dict(),
@@ -249,7 +253,7 @@ class Extractor:
             "audio_peak_dbfs": None if audio is None else peak_dbfs(audio),
             **(speech_quality or {}),
         }
-        return VideoFeatures(
+        features = VideoFeatures(
             streams={m: streams[m].astype(np.float32) for m in MODALITIES},
             masks={m: masks[m] for m in MODALITIES},
             head_pose=pose,
@@ -259,6 +263,8 @@ class Extractor:
             feature_names=names,
             extras=extras,
         )
+        diagnostics["signals"] = measure_signals(features)
+        return features
 
     def describe(self) -> dict[str, Any]:
         """The settings that made the features, with the backends' own settings."""
@@ -271,11 +277,13 @@ class Extractor:
 
     def _track_faces(
         self, path, progress: Progress | None, expected: int, max_seconds: float | None
-    ) -> FaceTrack:
-        """Face tracking on this thread; decoding and the visual backend run on two others."""
+    ) -> tuple[FaceTrack, np.ndarray]:
+        """Face tracking on this thread; decoding, and the visual backend with the mouth detail
+        (`[T, 2]`, returned beside the track), run on two others."""
         s = self.settings
         self.visual.reset()
         pending: deque[Future] = deque()
+        details: list[Future] = []
         with (
             FaceTracker(self.face_model, max_faces=s.max_faces) as tracker,
             ThreadPoolExecutor(1) as visual,
@@ -284,13 +292,15 @@ class Extractor:
             for frame in prefetch(frames, _MAX_PENDING_FRAMES):
                 box = tracker.add(frame.image, frame.time)
                 pending.append(visual.submit(self.visual.add, frame.image, box))
+                details.append(visual.submit(mouth_detail, frame.image, tracker.last_landmarks))
                 while len(pending) > _MAX_PENDING_FRAMES:
                     pending.popleft().result()
                 if progress:
                     progress(frame.index + 1, max(expected, frame.index + 1))
             for job in pending:
                 job.result()
-            return tracker.finish()
+            rows = [job.result() for job in details]
+            return tracker.finish(), np.array(rows, np.float32).reshape(-1, len(DETAIL_NAMES))
 
     def _visual_mask(self, track: FaceTrack) -> np.ndarray:
         """quality features exist for every frame; clip embeddings only where there is a face."""

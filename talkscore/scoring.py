@@ -41,6 +41,7 @@ from talkscore.extraction import (
 )
 from talkscore.runtime import resolve_device
 from talkscore.samples import Sample, collate
+from talkscore.signals import real_reference
 from talkscore.sync.scorer import lag_summary, mean_curve
 from talkscore.timeline import Timeline
 
@@ -111,6 +112,7 @@ def summarise(features: VideoFeatures) -> dict[str, Any]:
         "av_offset_confidence": d["sync"]["confidence"] if d["has_audio"] else None,
         **d.get("sync_scorer", {}),
         "dnsmos": d.get("dnsmos"),
+        "signals": real_reference().describe(d["signals"]) if "signals" in d else None,
         "backends": {"visual": features.settings["visual"], "audio": features.settings["audio"]},
     }
 

@@ -174,6 +174,12 @@ class FaceTracker:
         self._rows.append((faces[chosen], blend, matrix, boxes[chosen], len(faces)))
         return tuple(int(v) for v in boxes[chosen])
 
+    @property
+    def last_landmarks(self) -> np.ndarray | None:
+        """The followed face's `[478, 3]` normalised landmarks in the last frame added (None
+        when it had no face)."""
+        return self._rows[-1][0] if self._rows else None
+
     def _choose(self, boxes: list[np.ndarray]) -> int:
         areas = [np.prod(b[2:] - b[:2]) for b in boxes]
         if self._previous is not None:
