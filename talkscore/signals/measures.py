@@ -5,8 +5,9 @@ Each signal is a number per video with a documented direction (`Signal.direction
 motion is as wrong as too much; see `talkscore.signals.reference`). They follow the dynamics
 metrics of THEval (Quignon et al., CVPR 2026): measures of how a face moves that hold across
 generators, rather than features a learned model could use to recognise one. None of them reads
-the clip's length, resolution or codec: lengths, in particular, differ between generators and
-would order their videos without saying anything about quality.
+the clip's length, resolution or codec (lengths differ between generators and would order their
+videos without saying anything about quality), and each reads only the frames it is given: two
+videos are compared on their common frames by cutting their features first.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from talkscore.extractors.action_units import AU_NAMES
+from talkscore.sync.scorer import lag_summary, mean_curve
 
 if TYPE_CHECKING:
     from talkscore.extraction import VideoFeatures
@@ -83,11 +85,12 @@ def measure_signals(features: VideoFeatures) -> dict[str, float]:
     face = features.masks["keypoint"]
     opening = np.where(face, extras.get("mouth_opening", np.nan), np.nan)
     voiced, silent = speech_frames(extras.get("speech_envelope"), len(face))
-    learned = features.diagnostics.get("sync_scorer") or {}
-    offset = learned.get("sync_scorer_offset_frames", np.nan)
+    similarity = extras.get("sync_scorer_similarity")
+    learned = lag_summary(mean_curve(similarity), fps) if similarity is not None else None
+    learned = learned or {"zero_lag_confidence": np.nan, "offset_ms": np.nan}
     return {
-        "sync_confidence": float(learned.get("sync_scorer_zero_lag_confidence", np.nan)),
-        "sync_offset_ms": float(abs(offset) * 1000.0 / fps),
+        "sync_confidence": float(learned["zero_lag_confidence"]),
+        "sync_offset_ms": float(abs(learned["offset_ms"])),
         "lip_dynamics": _spread(opening[voiced]),
         "silent_lip_motion": silent_lip_motion(opening, voiced, silent),
         "mouth_detail": _median(extras.get("mouth_detail"), extras.get("face_detail")),
