@@ -69,7 +69,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Bumped whenever extracted features change meaning; part of every cache key.
-FEATURE_SCHEMA_VERSION = 5
+FEATURE_SCHEMA_VERSION = 4
+#: Bumped whenever the extras or diagnostics beside the streams change (not read by models, so
+#: checkpoints do not check it); part of every cache key.
+DIAGNOSTICS_VERSION = 2
 SAMPLE_RATE = 16000
 _MAX_PENDING_FRAMES = 8  # frames queued for the visual backend's thread (bounds memory)
 DNSMOS_NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
@@ -273,6 +276,7 @@ class Extractor:
             "visual_backend": self.visual.settings_dict(),
             "audio_backend": self.audio.settings_dict(),
             "sync_scorer_sha256": sha256_file(SYNC_SCORER_WEIGHTS),
+            "diagnostics_version": DIAGNOSTICS_VERSION,
         }
 
     def _track_faces(
