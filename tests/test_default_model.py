@@ -16,6 +16,7 @@ from talkscore import checkpoint
 from talkscore.checkpoint import DEFAULT_MODEL, CheckpointError, load_model, read_metadata
 from talkscore.extraction import ExtractionSettings
 from talkscore.scoring import Scorer
+from talkscore.signals import SIGNALS
 from talkscore.tasks import TASKS
 from talkscore.training.degradations import Clip, Variant, render_variant
 
@@ -78,6 +79,13 @@ def test_score_works_offline_without_a_model_option(clips_dir, face_model):
     assert result["higher_is_better"] == dict.fromkeys(TASKS, True)
     assert result["versions"]["talkscore"] == talkscore.__version__
     assert result["versions"]["model_created"] == read_metadata(DEFAULT_MODEL)["created"]
+    signals = result["diagnostics"]["signals"]
+    assert set(signals) == set(SIGNALS)
+    assert {s["better"] for s in signals.values()} <= {"higher", "lower", "real"}
+    percentiles = [
+        s["real_percentile"] for s in signals.values() if s["real_percentile"] is not None
+    ]
+    assert len(percentiles) >= len(SIGNALS) - 2 and all(0 <= p <= 1 for p in percentiles)
 
 
 @pytest.mark.cuda

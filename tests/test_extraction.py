@@ -14,6 +14,7 @@ from talkscore.decoding import iter_frames, read_audio
 from talkscore.extraction import ExtractionSettings, Extractor, FeatureCache, VideoFeatures
 from talkscore.extractors.face import FaceTracker
 from talkscore.models import TalkingFaceQualityModel
+from talkscore.signals import SIGNALS
 from talkscore.sync.correlation import estimate_offset, mouth_signals, speech_envelope
 from talkscore.sync.scorer import ASSET as SYNC_ASSET
 from talkscore.sync.scorer import SyncScorer, audio_features, mouth_features
@@ -132,6 +133,14 @@ def test_full_extraction_of_a_real_clip(extractor, clips_dir, tmp_path):
     }
     assert features.streams["sync"].shape == (n, 4)
     assert features.extras["sync_scorer_probability"].shape == (n,)
+    for name in ("mouth_detail", "face_detail"):
+        assert (
+            features.extras[name].shape == (n,) and np.isfinite(features.extras[name]).mean() > 0.9
+        )
+    signals = features.diagnostics["signals"]
+    assert set(signals) == set(SIGNALS)
+    for name in ("sync_confidence", "lip_dynamics", "mouth_detail", "head_speed", "blink_rate"):
+        assert np.isfinite(signals[name]), name
     features.save(tmp_path / "f.npz")
     loaded = VideoFeatures.load(tmp_path / "f.npz")
     assert loaded.diagnostics == json.loads(json.dumps(features.diagnostics))

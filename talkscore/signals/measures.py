@@ -85,6 +85,10 @@ def measure_signals(features: VideoFeatures) -> dict[str, float]:
     face = features.masks["keypoint"]
     opening = np.where(face, extras.get("mouth_opening", np.nan), np.nan)
     voiced, silent = speech_frames(extras.get("speech_envelope"), len(face))
+
+    def detail(name: str) -> np.ndarray | None:
+        return np.where(face, extras[name], np.nan) if name in extras else None
+
     similarity = extras.get("sync_scorer_similarity")
     learned = lag_summary(mean_curve(similarity), fps) if similarity is not None else None
     learned = learned or {"zero_lag_confidence": np.nan, "offset_ms": np.nan}
@@ -93,8 +97,8 @@ def measure_signals(features: VideoFeatures) -> dict[str, float]:
         "sync_offset_ms": float(abs(learned["offset_ms"])),
         "lip_dynamics": _spread(opening[voiced]),
         "silent_lip_motion": silent_lip_motion(opening, voiced, silent),
-        "mouth_detail": _median(extras.get("mouth_detail"), extras.get("face_detail")),
-        "face_detail": _median(extras.get("face_detail")),
+        "mouth_detail": _median(detail("mouth_detail"), detail("face_detail")),
+        "face_detail": _median(detail("face_detail")),
         "head_speed": head_speed(features.head_pose, face, fps),
         "head_jitter": head_jitter(features.head_pose, face, fps),
         "head_roam": _spread(features.head_pose[face][:, 3:5], per_column=True),

@@ -1,0 +1,324 @@
+"""Validate scoring as a user meets it: generators and people the model never saw.
+
+    python examples/validate_default_model.py                    # features, reference, tables
+    python examples/validate_default_model.py --write-reference  # also rewrite the bundled
+                                                                 # real-recording reference
+
+On ADTH-QA's development half (../shared/data/adthqa_dev, 4 generators x 5 sources, 90 rated
+pairs), every scorer is measured three ways, pooled over the clear pairs (|votes_a - votes_b| >=
+5) of each dimension (lip -> lip_sync, render -> overall, head -> expression):
+- in-sample: fitted on every pair, measured on the same pairs;
+- leave-one-source-out (LOSO): fitted without one source's pairs, measured on them, rotated;
+- leave-one-generator-out (LOGO): fitted without every pair that involves one generator,
+  measured on those pairs, rotated (a pair of two generators counts once in each of their folds).
+The scorers: each named signal of `talkscore.signals` alone (nothing fitted: the same figure in
+all three columns), the generator prior (each generator's vote share on the fitting pairs; it
+knows nothing of an unseen generator: 0.5 under LOGO), the calibrated signals (a sign-constrained
+logistic model over the oriented signals, `talkscore.models.calibration`) and, when the recipe
+`train_default_model.py --stage loso / logo` has left its fold scores in its work folder, the
+network (ensemble and its three members). Both videos of a pair are compared on their common
+frames (their features cut to the shorter one) so that clip length cannot order them.
+Writes validation.json to the work folder ($TALKSCORE_WORK or ~/.cache/talkscore/validation) and
+prints the tables in Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_default_model as recipe  # noqa: E402  (the shared data layout and the folds)
+
+WORK = Path(os.environ.get("TALKSCORE_WORK", Path.home() / ".cache/talkscore/validation"))
+NETWORK_WORK = recipe.WORK
+DIMENSIONS = recipe.DIMENSION_TASKS  # lip -> lip_sync, head -> expression, render -> overall
+PENALTIES = (1.0, 10.0, 100.0)  # L2 strengths tried for the calibration (chosen by LOGO)
+
+
+def features_of(videos: list[Path], workers: int) -> dict:
+    from talkscore.extraction import ExtractionSettings
+    from talkscore.training.workflow import DataConfig, video_features
+
+    data = DataConfig(features=str(WORK / "features"), workers=workers)
+    return video_features(videos, ExtractionSettings(), data, None)
+
+
+def write_reference(features: dict) -> None:
+    """The bundled real-recording reference, from the shared real recordings."""
+    from talkscore.signals import RealReference, measure_signals
+    from talkscore.signals.reference import REFERENCE
+
+    clips = recipe.real_clips()
+    reference = RealReference.from_values([measure_signals(features[v]) for v in clips])
+    document = {
+        "about": "signals of the real recordings with audio in the shared clips/real/",
+        "recipe": "examples/validate_default_model.py --write-reference",
+        "clips": len(clips),
+        "signals": reference.to_dict(),
+    }
+    REFERENCE.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"reference: {len(clips)} real recordings -> {REFERENCE}")
+
+
+# -- pairs on common frames ------------------------------------------------------------------
+
+
+def pair_signals(pairs: list, features: dict, reference) -> np.ndarray:
+    """`[pairs, signals]` oriented signal of video A minus video B (higher: A better), both cut
+    to their common frames; 0 where either is not measurable."""
+    from talkscore.signals import SIGNALS, measure_signals
+
+    rows = []
+    for p in pairs:
+        frames = min(features[p.video_a].num_frames, features[p.video_b].num_frames)
+        a, b = (measure_signals(recipe.window(features[v], 0, frames)) for v in p)
+        rows.append([reference.oriented(n, a[n]) - reference.oriented(n, b[n]) for n in SIGNALS])
+    return np.nan_to_num(np.array(rows, float))
+
+
+def rated_pairs() -> list:
+    """ADTH-QA's rated pairs (lip, head, render), each as (video_a, video_b) iterable."""
+    return [PairView(p) for p in recipe.preferences()]
+
+
+class PairView:
+    """A preference pair that unpacks to its two videos."""
+
+    def __init__(self, pair) -> None:
+        self.pair = pair
+
+    def __getattr__(self, name: str):
+        return getattr(self.pair, name)
+
+    def __iter__(self):
+        return iter((self.pair.video_a, self.pair.video_b))
+
+
+def clear(p) -> bool:
+    from talkscore.training.datasets import CLEAR_MARGIN
+
+    return abs(p.votes_a - p.votes_b) >= CLEAR_MARGIN
+
+
+def credit(p, margin: float) -> float:
+    """1 when `margin` (A minus B) orders the pair as the majority did, 0.5 on a tie."""
+    if not np.isfinite(margin) or margin == 0:
+        return 0.5
+    return float((margin > 0) == (p.votes_a > p.votes_b))
+
+
+# -- folds -------------------------------------------------------------------------------------
+
+
+def folds(pairs: list, split: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fitting pairs, measured pairs) index arrays per fold of `split` ("in-sample", "source",
+    "generator")."""
+    index = np.arange(len(pairs))
+    if split == "in-sample":
+        return [(index, index)]
+    out = []
+    for name in recipe.SPLITS[split]():
+        involved = np.array([any(recipe.left_out(v, name) for v in p) for p in pairs])
+        out.append((index[~involved], index[involved]))
+    return out
+
+
+def pooled(pairs: list, measured: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Agreement per dimension over the clear measured pairs: `measured` holds (pair indices,
+    margins) per fold."""
+    totals: dict[str, list[float]] = {d: [] for d in DIMENSIONS}
+    for indices, margins in measured:
+        for i, m in zip(indices, margins, strict=True):
+            if clear(pairs[i]):
+                totals[pairs[i].dimension].append(credit(pairs[i], m))
+    return {d: round(float(np.mean(c)), 3) if c else None for d, c in totals.items()}
+
+
+def generator_prior(pairs: list, fit: np.ndarray, measure: np.ndarray) -> np.ndarray:
+    """Margins from each generator's vote share on the fitting pairs of the same dimension (0,
+    a tie, for a generator the fitting pairs never show)."""
+    votes: dict[tuple[str, str], list[float]] = {}
+    for i in fit:
+        p = pairs[i]
+        for video, won, lost in (
+            (p.video_a, p.votes_a, p.votes_b),
+            (p.video_b, p.votes_b, p.votes_a),
+        ):
+            entry = votes.setdefault((p.dimension, recipe.adth_generator(video)), [0.0, 0.0])
+            entry[0] += won
+            entry[1] += won + lost
+
+    def share(p, video) -> float:
+        won, total = votes.get((p.dimension, recipe.adth_generator(video)), (0.0, 0.0))
+        return won / total if total else np.nan
+
+    margins = [
+        share(pairs[i], pairs[i].video_a) - share(pairs[i], pairs[i].video_b) for i in measure
+    ]
+    return np.array(margins, float)
+
+
+def evaluate(pairs: list, split: str, margins_of) -> dict:
+    """Pooled agreement of `margins_of(fit indices, measured indices)` over the folds."""
+    return pooled(pairs, [(m, margins_of(f, m)) for f, m in folds(pairs, split)])
+
+
+def calibrated(pairs: list, x: np.ndarray, penalty: float):
+    """`margins_of` for the calibration: fitted per dimension on the fitting pairs' vote shares."""
+    from talkscore.models.calibration import SignCalibration
+
+    def margins_of(fit: np.ndarray, measure: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(measure))
+        for dim in DIMENSIONS:
+            train = [i for i in fit if pairs[i].dimension == dim]
+            model = SignCalibration.fit(
+                x[train], np.array([pairs[i].share_a for i in train]), penalty
+            )
+            rows = [k for k, i in enumerate(measure) if pairs[i].dimension == dim]
+            out[rows] = model.margin(x[measure[rows]])
+        return out
+
+    return margins_of
+
+
+def real_vs_generated() -> list[tuple[Path, Path]]:
+    """(real slice, generated version) of every ADTH-QA source."""
+    videos = recipe.adth_videos()
+    return [
+        (recipe.ADTH / "videos" / f"source__{recipe.adth_source(v)}.mp4", v)
+        for v in videos
+        if not v.stem.startswith("source__")
+    ]
+
+
+def real_on_top(
+    pairs: list, x: np.ndarray, real_x: np.ndarray, split: str, penalty: float, keep
+) -> int:
+    """Sources whose real slice the render calibration puts above all four generated versions,
+    each compared by the fold that did not fit on that version's source or generator."""
+    from talkscore.models.calibration import SignCalibration
+
+    above: dict[str, bool] = {}
+    for k, (_real, video) in enumerate(real_vs_generated()):
+        if split == "in-sample":
+            fit = [i for i, p in enumerate(pairs)]
+        else:
+            name = recipe.adth_source(video) if split == "source" else recipe.adth_generator(video)
+            fit = [i for i, p in enumerate(pairs) if not any(recipe.left_out(v, name) for v in p)]
+        fit = [i for i in fit if pairs[i].dimension == "render"]
+        model = SignCalibration.fit(
+            x[fit][:, keep], np.array([pairs[i].share_a for i in fit]), penalty
+        )
+        source = recipe.adth_source(video)
+        above[source] = above.get(source, True) and bool(
+            model.margin(real_x[k : k + 1, keep])[0] > 0
+        )
+    return sum(above.values())
+
+
+SPLIT_NAMES = ("in-sample", "source", "generator")
+
+
+def network_rows() -> dict:
+    """The network's LOSO and LOGO agreement (ensemble, members) from the training recipe's
+    work folder, where it has run those stages."""
+    rows = {}
+    for split in ("source", "generator"):
+        path = NETWORK_WORK / f"{split}.json"
+        if path.is_file():
+            report = json.loads(path.read_text())
+            rows[split] = {
+                "ensemble": {d: r["agreement"] for d, r in report["agreement"].items()},
+                "members": [
+                    {d: r["agreement"] for d, r in m["agreement"].items()}
+                    for m in report["members"].values()
+                ],
+                "real_on_top": sum(report["real_on_top"].values()),
+                "members_real_on_top": [
+                    sum(m["real_on_top"].values()) for m in report["members"].values()
+                ],
+            }
+    return rows
+
+
+def bundled_in_sample(pairs: list, features: dict) -> dict:
+    """The bundled model (trained on these pairs) on whole videos."""
+    import talkscore
+
+    scorer = talkscore.load_scorer()
+    videos = recipe.adth_videos()
+    scores = {v: scorer.score_features(features[v], v.name).scores for v in videos}
+    margins = [scores[p.video_a][p.task] - scores[p.video_b][p.task] for p in pairs]
+    on_top = sum(
+        all(
+            scores[real]["overall"] > scores[v]["overall"]
+            for r, v in real_vs_generated()
+            if r == real
+        )
+        for real in {r for r, _ in real_vs_generated()}
+    )
+    return {
+        "agreement": pooled(pairs, [(np.arange(len(pairs)), np.array(margins))]),
+        "real_on_top": on_top,
+    }
+
+
+def main() -> None:
+    from talkscore.signals import SIGNALS, real_reference
+    from talkscore.signals.reference import REFERENCE
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--write-reference", action="store_true")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    features = features_of(recipe.adth_videos() + recipe.real_clips(), args.workers)
+    if args.write_reference:
+        write_reference(features)
+        real_reference.cache_clear()
+    reference = real_reference(REFERENCE)
+    pairs = rated_pairs()
+    x = pair_signals(pairs, features, reference)
+    real_pairs = [
+        PairView(type("P", (), {"video_a": r, "video_b": v})()) for r, v in real_vs_generated()
+    ]
+    real_x = pair_signals(real_pairs, features, reference)
+    names = list(SIGNALS)
+    report: dict = {"signals": {}, "prior": {}, "calibration": {}, "network": network_rows()}
+    for k, name in enumerate(names):
+        report["signals"][name] = evaluate(pairs, "in-sample", lambda f, m, k=k: x[m, k])
+    report["frame count (a fingerprint)"] = evaluate(
+        pairs,
+        "in-sample",
+        lambda f, m: np.array(
+            [
+                features[pairs[i].video_a].num_frames - features[pairs[i].video_b].num_frames
+                for i in m
+            ],
+            float,
+        ),
+    )
+    for split in SPLIT_NAMES:
+        report["prior"][split] = evaluate(pairs, split, lambda f, m: generator_prior(pairs, f, m))
+    keep = np.arange(len(names))
+    for penalty in PENALTIES:
+        margins_of = calibrated(pairs, x, penalty)
+        report["calibration"][f"penalty {penalty:g}"] = {
+            **{split: evaluate(pairs, split, margins_of) for split in SPLIT_NAMES},
+            "real_on_top": {
+                split: real_on_top(pairs, x, real_x, split, penalty, keep) for split in SPLIT_NAMES
+            },
+        }
+    report["bundled in-sample"] = bundled_in_sample(pairs, features)
+    (WORK / "validation.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
