@@ -130,9 +130,11 @@ def test_the_report_is_one_self_contained_page(report):
         "Lip sync",
         "Audio and face",
         "Faces from",
+        "Signals against real recordings",
         "Diagnostics",
     ):
         assert f"<h2>{heading}" in page
+    assert "blink_rate" in page and "closest to real" in page
     assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)  # nothing fetched when viewed
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
     assert len(images) >= 6  # four figures and at least two face thumbnails

@@ -26,6 +26,7 @@ from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.report.figures import best_window, section_figures, summary_figure, worst_windows
 from talkscore.scoring import Scorer, VideoScore, load_scorer
+from talkscore.signals import SIGNALS
 from talkscore.timeline import Timeline
 
 THUMBNAIL_SIDE = 160
@@ -110,8 +111,31 @@ def _page(result: VideoScore, figures: dict[str, bytes], thumbs: list[tuple]) ->
             for label, png in thumbs
         ]
         parts.append("</div>")
+    if result.diagnostics.get("signals"):
+        parts += ["<h2>Signals against real recordings</h2>", _signals_table(result)]
     parts += ["<h2>Diagnostics</h2>", _diagnostics_table(result), "</body></html>"]
     return "\n".join(parts)
+
+
+def _signals_table(result: VideoScore) -> str:
+    """Each named signal with what it measures, which way is better and where it sits among
+    the real recordings of the reference."""
+    rows = [
+        "<table><tr><th>signal</th><th>value</th><th>better</th><th>real recordings below</th>"
+        "<th>distance from real (IQR)</th><th>what it measures</th></tr>"
+    ]
+    for name, entry in result.diagnostics["signals"].items():
+        cells = [
+            "-" if entry[k] is None else f"{entry[k]:.3g}"
+            for k in ("value", "real_percentile", "real_distance")
+        ]
+        better = {"real": "closest to real"}.get(entry["better"], entry["better"])
+        about = SIGNALS[name].about if name in SIGNALS else ""
+        rows.append(
+            f"<tr><td>{name}</td><td>{cells[0]}</td><td>{better}</td><td>{cells[1]}</td>"
+            f"<td>{cells[2]}</td><td>{html.escape(about)}</td></tr>"
+        )
+    return "".join(rows) + "</table>"
 
 
 def _scores_table(result: VideoScore) -> str:
