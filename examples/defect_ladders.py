@@ -16,7 +16,8 @@ version is scored. The ladders and the task each one should lower:
 | frozen face | none / 30% / 60% / 100% of the clip one held frame | expression |
 
 Per clip and ladder: Kendall's tau of the score against the severity (-1: every step lower),
-and whether the worst severity scores below the clean version. Also the gross-defect check of
+and whether the worst severity scores below the clean version; the same for each named signal
+of that task (`talkscore.signals`, turned so that higher is better). Also the gross-defect check of
 issue 35: at 480 ms, lip_sync <= 2.0 and at least 1.5 below the clean clip. Writes
 `defect_ladders.json` (every score) into the work folder ($TALKSCORE_WORK or
 ~/.cache/talkscore/defect_ladders) and prints the table. The clean versions are clips the
@@ -34,6 +35,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from talkscore.scoring import load_scorer
+from talkscore.signals import SIGNALS, real_reference
 from talkscore.training.degradations import (
     FPS,
     SAMPLE_RATE,
@@ -87,33 +89,50 @@ def clip_scores(scorer, clip_path: Path, folder: Path) -> dict:
     clip = Clip.load(clip_path, scorer.extractor.face_model)  # the face model the scorer found
     clean = folder / "clean.mp4"
     render_variant(clip, Variant(None), clean)
-    scores = {"clean": scorer(clean).scores}
+    scores = {"clean": measures(scorer(clean))}
     for ladder, (_, values, _) in LADDERS.items():
         for value in values:
             out = folder / f"{ladder}-{value:g}.mp4"
             render(clip, ladder, value, out)
-            scores[f"{ladder}={value:g}"] = scorer(out).scores
+            scores[f"{ladder}={value:g}"] = measures(scorer(out))
     return scores
+
+
+def measures(result) -> dict[str, float]:
+    """The task scores of one scored version, and each named signal turned so that higher is
+    better (`RealReference.oriented`) under the key "signal NAME"."""
+    reference = real_reference()
+    signals = {
+        f"signal {name}": reference.oriented(name, np.nan if d["value"] is None else d["value"])
+        for name, d in result.diagnostics["signals"].items()
+    }
+    return {**result.scores, **signals}
+
+
+def ladder_measures(task: str) -> list[str]:
+    """The task and the signals that inform it."""
+    return [task, *(f"signal {n}" for n, s in SIGNALS.items() if s.task == task)]
 
 
 def summarise(results: dict[str, dict]) -> dict:
     """Per ladder: mean and per-clip tau, clips whose worst rung is below clean; gross check."""
     table = {}
     for ladder, (task, values, _) in LADDERS.items():
-        taus, below = {}, 0
-        for name, scores in results.items():
-            ladder_scores = [
-                scores["clean"][task],
-                *(scores[f"{ladder}={v:g}"][task] for v in values),
-            ]
-            taus[name] = float(kendalltau(range(len(ladder_scores)), ladder_scores).statistic)
-            below += ladder_scores[-1] < ladder_scores[0]
-        table[ladder] = {
-            "task": task,
-            "mean_tau": float(np.nanmean(list(taus.values()))),
-            "worst_below_clean": f"{below} of {len(results)}",
-            "tau": taus,
-        }
+        for measure in ladder_measures(task):
+            taus, below = {}, 0
+            for name, scores in results.items():
+                rungs = [
+                    scores["clean"][measure],
+                    *(scores[f"{ladder}={v:g}"][measure] for v in values),
+                ]
+                taus[name] = float(kendalltau(range(len(rungs)), rungs).statistic)
+                below += rungs[-1] < rungs[0]
+            table[ladder if measure == task else f"{ladder}: {measure}"] = {
+                "task": measure,
+                "mean_tau": float(np.nanmean(list(taus.values()))),
+                "worst_below_clean": f"{below} of {len(results)}",
+                "tau": taus,
+            }
     gross = {
         name: {
             "clean": s["clean"]["lip_sync"],
@@ -147,7 +166,7 @@ def main() -> None:
     (WORK / "defect_ladders.json").write_text(json.dumps(report, indent=2) + "\n")
     for ladder, row in summary["ladders"].items():
         print(
-            f"{ladder:13} -> {row['task']:13} mean tau {row['mean_tau']:+.2f}, "
+            f"{ladder:13} -> {row['task']:28} mean tau {row['mean_tau']:+.2f}, "
             f"worst below clean {row['worst_below_clean']}"
         )
     print(f"480 ms late: lip_sync <= {GROSS_MAX} and {GROSS_DROP} below clean on "
