@@ -294,17 +294,9 @@ RANKING_WINDOWS = 4  # aligned windows per rated pair
 
 def window(features, start: int, frames: int = MAX_FRAMES):
     """A copy of `features` cut to `frames` frames from `start` (whole when shorter)."""
-    from dataclasses import replace
-
     if features.num_frames <= frames:
         return features
-    cut = slice(start, start + frames)
-    return replace(
-        features,
-        streams={m: x[cut] for m, x in features.streams.items()},
-        masks={m: x[cut] for m, x in features.masks.items()},
-        head_pose=features.head_pose[cut],
-    )
+    return features.cut(start, start + frames)
 
 
 def random_start(features, rng: np.random.Generator) -> int:

@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -151,6 +151,18 @@ class VideoFeatures:
     @property
     def num_frames(self) -> int:
         return len(self.head_pose)
+
+    def cut(self, start: int, end: int) -> VideoFeatures:
+        """The frames [start, end) of every per-frame array (streams, masks, head pose, extras);
+        diagnostics stay those of the whole video."""
+        frames = slice(start, end)
+        return replace(
+            self,
+            streams={m: x[frames] for m, x in self.streams.items()},
+            masks={m: x[frames] for m, x in self.masks.items()},
+            head_pose=self.head_pose[frames],
+            extras={k: x[frames] for k, x in self.extras.items()},
+        )
 
     def to_sample(
         self, labels: np.ndarray, name: str = "", reducer: Reducer | None = None
