@@ -77,27 +77,15 @@ def pair_signals(pairs: list, features: dict, reference) -> np.ndarray:
     rows = []
     for p in pairs:
         frames = min(features[p.video_a].num_frames, features[p.video_b].num_frames)
-        a, b = (measure_signals(recipe.window(features[v], 0, frames)) for v in p)
+        a, b = (measure_signals(features[v].cut(0, frames)) for v in (p.video_a, p.video_b))
         rows.append([reference.oriented(n, a[n]) - reference.oriented(n, b[n]) for n in SIGNALS])
     return np.nan_to_num(np.array(rows, float))
 
 
-def rated_pairs() -> list:
-    """ADTH-QA's rated pairs (lip, head, render), each as (video_a, video_b) iterable."""
-    return [PairView(p) for p in recipe.preferences()]
-
-
-class PairView:
-    """A preference pair that unpacks to its two videos."""
-
-    def __init__(self, pair) -> None:
-        self.pair = pair
-
-    def __getattr__(self, name: str):
-        return getattr(self.pair, name)
-
-    def __iter__(self):
-        return iter((self.pair.video_a, self.pair.video_b))
+def all_pairs() -> list:
+    """ADTH-QA's rated pairs (lip, head, render), then each real source slice against each of
+    its generated versions (dimension "real": the real recording preferred, 10 votes to 0)."""
+    return recipe.preferences() + recipe.real_over_generated()
 
 
 def clear(p) -> bool:
@@ -124,20 +112,28 @@ def folds(pairs: list, split: str) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(index, index)]
     out = []
     for name in recipe.SPLITS[split]():
-        involved = np.array([any(recipe.left_out(v, name) for v in p) for p in pairs])
+        involved = np.array(
+            [recipe.left_out(p.video_a, name) or recipe.left_out(p.video_b, name) for p in pairs]
+        )
         out.append((index[~involved], index[involved]))
     return out
 
 
 def pooled(pairs: list, measured: list[tuple[np.ndarray, np.ndarray]]) -> dict:
-    """Agreement per dimension over the clear measured pairs: `measured` holds (pair indices,
+    """Agreement per dimension over the clear measured pairs, and the sources whose real slice
+    is above all its generated versions (`real_on_top`): `measured` holds (pair indices,
     margins) per fold."""
     totals: dict[str, list[float]] = {d: [] for d in DIMENSIONS}
+    above: dict[str, bool] = {}
     for indices, margins in measured:
         for i, m in zip(indices, margins, strict=True):
-            if clear(pairs[i]):
-                totals[pairs[i].dimension].append(credit(pairs[i], m))
-    return {d: round(float(np.mean(c)), 3) if c else None for d, c in totals.items()}
+            p = pairs[i]
+            if p.dimension == "real":
+                above[p.source] = above.get(p.source, True) and bool(m > 0)
+            elif clear(p):
+                totals[p.dimension].append(credit(p, m))
+    result = {d: round(float(np.mean(c)), 3) if c else None for d, c in totals.items()}
+    return result | ({"real_on_top": sum(above.values())} if above else {})
 
 
 def generator_prior(pairs: list, fit: np.ndarray, measure: np.ndarray) -> np.ndarray:
@@ -169,57 +165,29 @@ def evaluate(pairs: list, split: str, margins_of) -> dict:
     return pooled(pairs, [(m, margins_of(f, m)) for f, m in folds(pairs, split)])
 
 
-def calibrated(pairs: list, x: np.ndarray, penalty: float):
-    """`margins_of` for the calibration: fitted per dimension on the fitting pairs' vote shares."""
+#: which signals each dimension's calibration reads: those of its task, or all of them
+SUBSETS = ("task", "all")
+
+
+def calibrated(pairs: list, x: np.ndarray, penalty: float, subset: str):
+    """`margins_of` for the calibration, fitted per dimension on the fitting pairs' vote shares
+    (render also on the real-over-generated pairs: real recordings sit at the top)."""
     from talkscore.models.calibration import SignCalibration
+    from talkscore.signals import SIGNALS
 
     def margins_of(fit: np.ndarray, measure: np.ndarray) -> np.ndarray:
         out = np.zeros(len(measure))
-        for dim in DIMENSIONS:
-            train = [i for i in fit if pairs[i].dimension == dim]
-            model = SignCalibration.fit(
-                x[train], np.array([pairs[i].share_a for i in train]), penalty
-            )
-            rows = [k for k, i in enumerate(measure) if pairs[i].dimension == dim]
-            out[rows] = model.margin(x[measure[rows]])
+        for dim, task in DIMENSIONS.items():
+            dims = (dim, "real") if dim == "render" else (dim,)
+            keep = [k for k, s in enumerate(SIGNALS.values()) if subset == "all" or s.task == task]
+            train = [i for i in fit if pairs[i].dimension in dims]
+            shares = np.array([pairs[i].share_a for i in train])
+            model = SignCalibration.fit(x[np.ix_(train, keep)], shares, penalty)
+            rows = [k for k, i in enumerate(measure) if pairs[i].dimension in dims]
+            out[rows] = model.margin(x[np.ix_(measure[rows], keep)])
         return out
 
     return margins_of
-
-
-def real_vs_generated() -> list[tuple[Path, Path]]:
-    """(real slice, generated version) of every ADTH-QA source."""
-    videos = recipe.adth_videos()
-    return [
-        (recipe.ADTH / "videos" / f"source__{recipe.adth_source(v)}.mp4", v)
-        for v in videos
-        if not v.stem.startswith("source__")
-    ]
-
-
-def real_on_top(
-    pairs: list, x: np.ndarray, real_x: np.ndarray, split: str, penalty: float, keep
-) -> int:
-    """Sources whose real slice the render calibration puts above all four generated versions,
-    each compared by the fold that did not fit on that version's source or generator."""
-    from talkscore.models.calibration import SignCalibration
-
-    above: dict[str, bool] = {}
-    for k, (_real, video) in enumerate(real_vs_generated()):
-        if split == "in-sample":
-            fit = [i for i, p in enumerate(pairs)]
-        else:
-            name = recipe.adth_source(video) if split == "source" else recipe.adth_generator(video)
-            fit = [i for i, p in enumerate(pairs) if not any(recipe.left_out(v, name) for v in p)]
-        fit = [i for i in fit if pairs[i].dimension == "render"]
-        model = SignCalibration.fit(
-            x[fit][:, keep], np.array([pairs[i].share_a for i in fit]), penalty
-        )
-        source = recipe.adth_source(video)
-        above[source] = above.get(source, True) and bool(
-            model.margin(real_x[k : k + 1, keep])[0] > 0
-        )
-    return sum(above.values())
 
 
 SPLIT_NAMES = ("in-sample", "source", "generator")
@@ -252,21 +220,9 @@ def bundled_in_sample(pairs: list, features: dict) -> dict:
     import talkscore
 
     scorer = talkscore.load_scorer()
-    videos = recipe.adth_videos()
-    scores = {v: scorer.score_features(features[v], v.name).scores for v in videos}
+    scores = {v: scorer.score_features(features[v], v.name).scores for v in recipe.adth_videos()}
     margins = [scores[p.video_a][p.task] - scores[p.video_b][p.task] for p in pairs]
-    on_top = sum(
-        all(
-            scores[real]["overall"] > scores[v]["overall"]
-            for r, v in real_vs_generated()
-            if r == real
-        )
-        for real in {r for r, _ in real_vs_generated()}
-    )
-    return {
-        "agreement": pooled(pairs, [(np.arange(len(pairs)), np.array(margins))]),
-        "real_on_top": on_top,
-    }
+    return pooled(pairs, [(np.arange(len(pairs)), np.array(margins))])
 
 
 def main() -> None:
@@ -283,38 +239,27 @@ def main() -> None:
         write_reference(features)
         real_reference.cache_clear()
     reference = real_reference(REFERENCE)
-    pairs = rated_pairs()
+    pairs = all_pairs()
     x = pair_signals(pairs, features, reference)
-    real_pairs = [
-        PairView(type("P", (), {"video_a": r, "video_b": v})()) for r, v in real_vs_generated()
-    ]
-    real_x = pair_signals(real_pairs, features, reference)
-    names = list(SIGNALS)
     report: dict = {"signals": {}, "prior": {}, "calibration": {}, "network": network_rows()}
-    for k, name in enumerate(names):
+    for k, name in enumerate(SIGNALS):
         report["signals"][name] = evaluate(pairs, "in-sample", lambda f, m, k=k: x[m, k])
+    frames = {v: f.num_frames for v, f in features.items()}
     report["frame count (a fingerprint)"] = evaluate(
         pairs,
         "in-sample",
         lambda f, m: np.array(
-            [
-                features[pairs[i].video_a].num_frames - features[pairs[i].video_b].num_frames
-                for i in m
-            ],
-            float,
+            [frames[pairs[i].video_a] - frames[pairs[i].video_b] for i in m], float
         ),
     )
     for split in SPLIT_NAMES:
         report["prior"][split] = evaluate(pairs, split, lambda f, m: generator_prior(pairs, f, m))
-    keep = np.arange(len(names))
-    for penalty in PENALTIES:
-        margins_of = calibrated(pairs, x, penalty)
-        report["calibration"][f"penalty {penalty:g}"] = {
-            **{split: evaluate(pairs, split, margins_of) for split in SPLIT_NAMES},
-            "real_on_top": {
-                split: real_on_top(pairs, x, real_x, split, penalty, keep) for split in SPLIT_NAMES
-            },
-        }
+    for subset in SUBSETS:
+        for penalty in PENALTIES:
+            margins_of = calibrated(pairs, x, penalty, subset)
+            report["calibration"][f"{subset} signals, penalty {penalty:g}"] = {
+                split: evaluate(pairs, split, margins_of) for split in SPLIT_NAMES
+            }
     report["bundled in-sample"] = bundled_in_sample(pairs, features)
     (WORK / "validation.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))

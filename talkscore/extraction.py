@@ -72,7 +72,7 @@ T = TypeVar("T")
 FEATURE_SCHEMA_VERSION = 4
 #: Bumped whenever the extras or diagnostics beside the streams change (not read by models, so
 #: checkpoints do not check it); part of every cache key.
-DIAGNOSTICS_VERSION = 2
+DIAGNOSTICS_VERSION = 3
 SAMPLE_RATE = 16000
 _MAX_PENDING_FRAMES = 8  # frames queued for the visual backend's thread (bounds memory)
 DNSMOS_NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
@@ -145,7 +145,8 @@ class VideoFeatures:
     # measurable), "mouth_opening" [T] (lip gap, face widths; NaN without a face),
     # "speech_envelope" [T] (dB, NaN without audio), "face_box" [T, 4] (x0, y0, x1, y1 in
     # the analysed frames, -1 without a face), "mouth_detail" and "face_detail" [T] (log
-    # Laplacian variance of the mouth and face boxes at one scale; NaN without a face)
+    # Laplacian variance of the mouth and face boxes at one scale) and "face_luma" [T] (the
+    # face box's mean gray level, 0..1), NaN without a face
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property

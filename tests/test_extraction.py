@@ -133,7 +133,7 @@ def test_full_extraction_of_a_real_clip(extractor, clips_dir, tmp_path):
     }
     assert features.streams["sync"].shape == (n, 4)
     assert features.extras["sync_scorer_probability"].shape == (n,)
-    for name in ("mouth_detail", "face_detail"):
+    for name in ("mouth_detail", "face_detail", "face_luma"):
         assert (
             features.extras[name].shape == (n,) and np.isfinite(features.extras[name]).mean() > 0.9
         )

@@ -30,6 +30,7 @@ def features(frames: int = 500, seed: int = 0, **extras) -> VideoFeatures:
         "speech_envelope": envelope,
         "mouth_detail": np.full(frames, 5.0),
         "face_detail": np.full(frames, 6.0),
+        "face_luma": np.full(frames, 0.5),
     }
     masks = {m: np.ones(frames, bool) for m in MODALITIES}
     return VideoFeatures(
@@ -78,6 +79,12 @@ def test_head_speed_jitter_and_blinks_follow_the_motion():
     blinking.streams["au"][:, AU_NAMES.index("AU45")] = closed
     assert measure_signals(blinking)["blink_rate"] == pytest.approx(9.0)
     assert measure_signals(features())["blink_rate"] == 0.0
+
+
+def test_a_face_whose_brightness_jumps_every_frame_flickers():
+    steady = measure_signals(features())["face_flicker"]
+    flashing = features(face_luma=0.5 + 0.05 * (np.arange(500) % 2))
+    assert steady == 0.0 and measure_signals(flashing)["face_flicker"] == pytest.approx(0.05)
 
 
 def test_signals_read_only_the_frames_they_are_given():
@@ -143,6 +150,7 @@ def test_a_blurred_mouth_has_less_detail_than_a_sharp_one():
     blurred[120:180, 84:156] = cv2.GaussianBlur(image[120:180, 84:156], (0, 0), 3)
     soft = mouth_detail(blurred, landmarks)
     assert soft[0] < sharp[0] - 1 and abs(soft[1] - sharp[1]) < 1
+    assert abs(soft[2] - sharp[2]) < 0.01 and 0.4 < sharp[2] < 0.6  # the same mean brightness
     assert np.isnan(mouth_detail(image, None)).all()
     larger = cv2.resize(image, (480, 480), interpolation=cv2.INTER_NEAREST)
     assert np.isfinite(mouth_detail(larger, landmarks)).all()

@@ -65,6 +65,11 @@ SIGNALS: dict[str, Signal] = {
         "higher",
         "overall",
     ),
+    "face_flicker": Signal(
+        "median frame-to-frame change of the face's mean brightness (0..1 gray levels)",
+        "lower",
+        "overall",
+    ),
     "head_speed": Signal("median angular speed of the head (deg/s)", "real", "expression"),
     "head_jitter": Signal(
         f"share of the head's angular motion above {JITTER_HZ:g} Hz", "lower", "expression"
@@ -99,6 +104,7 @@ def measure_signals(features: VideoFeatures) -> dict[str, float]:
         "silent_lip_motion": silent_lip_motion(opening, voiced, silent),
         "mouth_detail": _median(detail("mouth_detail"), detail("face_detail")),
         "face_detail": _median(detail("face_detail")),
+        "face_flicker": flicker(detail("face_luma")),
         "head_speed": head_speed(features.head_pose, face, fps),
         "head_jitter": head_jitter(features.head_pose, face, fps),
         "head_roam": _spread(features.head_pose[face][:, 3:5], per_column=True),
@@ -157,6 +163,13 @@ def blink_rate(closure: np.ndarray, face: np.ndarray, fps: float) -> float:
     closed = np.where(face, closure, 0.0) > BLINK_LEVEL
     onsets = int(np.sum(closed[1:] & ~closed[:-1] & face[:-1]))
     return onsets * 60.0 * fps / face.sum()
+
+
+def flicker(luma: np.ndarray | None) -> float:
+    """Median absolute change of the face's mean brightness between consecutive face frames."""
+    if luma is None:
+        return float("nan")
+    return _median(np.abs(np.diff(luma)))
 
 
 def _angular_velocity(pose: np.ndarray, face: np.ndarray) -> np.ndarray:
