@@ -262,7 +262,44 @@ def main() -> None:
             }
     report["bundled in-sample"] = bundled_in_sample(pairs, features)
     (WORK / "validation.json").write_text(json.dumps(report, indent=1))
-    print(json.dumps(report, indent=1))
+    print("\n".join(markdown(report)))
+
+
+def markdown(report: dict) -> list[str]:
+    """The agreement table: one row per scorer, in-sample / LOSO / LOGO per dimension."""
+    dims = list(DIMENSIONS)
+    head = " | ".join(f"{d} in / LOSO / LOGO" for d in dims)
+    lines = [f"| scorer | {head} | real on top in / LOSO / LOGO |", "|---" * (len(dims) + 2) + "|"]
+
+    def cell(values: list) -> str:
+        return " / ".join("-" if v is None else f"{v:.2f}" for v in values)
+
+    def row(name: str, by_split: dict) -> None:
+        cells = [cell([by_split.get(s, {}).get(d) for s in SPLIT_NAMES]) for d in dims]
+        on_top = [by_split.get(s, {}).get("real_on_top") for s in SPLIT_NAMES]
+        lines.append(f"| {name} | {' | '.join(cells)} | {' / '.join(map(str, on_top))} |")
+
+    for name, values in report["signals"].items():
+        row(f"signal {name}", dict.fromkeys(SPLIT_NAMES, values))
+    row(
+        "frame count (a fingerprint)",
+        dict.fromkeys(SPLIT_NAMES, report["frame count (a fingerprint)"]),
+    )
+    row("generator prior", report["prior"])
+    for name, by_split in report["calibration"].items():
+        row(f"calibration, {name}", by_split)
+    net = report["network"]
+    row("network (bundled, trained on these pairs)", {"in-sample": report["bundled in-sample"]})
+    if net:
+        ensemble = {s: {**r["ensemble"], "real_on_top": r["real_on_top"]} for s, r in net.items()}
+        row("network ensemble (3 seeds)", ensemble)
+        for k in range(len(next(iter(net.values()))["members"])):
+            member = {
+                s: {**r["members"][k], "real_on_top": r["members_real_on_top"][k]}
+                for s, r in net.items()
+            }
+            row(f"network member {k}", member)
+    return lines
 
 
 if __name__ == "__main__":
