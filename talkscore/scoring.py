@@ -26,6 +26,7 @@ from talkscore import __version__, spans
 from talkscore.checkpoint import (
     BUNDLED_MODELS,
     CheckpointError,
+    checkpoint_folder,
     load_model,
     load_reducer,
     model_label,
@@ -39,9 +40,10 @@ from talkscore.extraction import (
     Extractor,
     VideoFeatures,
 )
+from talkscore.models.calibration import load_calibration
 from talkscore.runtime import resolve_device
 from talkscore.samples import Sample, collate
-from talkscore.signals import real_reference
+from talkscore.signals import measure_signals, real_reference
 from talkscore.sync.scorer import lag_summary, mean_curve
 from talkscore.timeline import Timeline
 
@@ -79,6 +81,9 @@ class VideoScore:
     score_range: tuple[float, float] = (1.0, 5.0)  # (worst, best) of every score
     higher_is_better: dict[str, bool] = field(default_factory=dict)  # task -> direction
     versions: dict[str, str] = field(default_factory=dict)  # talkscore and model, to reproduce
+    # task -> signal -> score points it adds against a typical real recording, for the tasks
+    # the checkpoint scores from the named signals (its calibration.json)
+    explanations: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +98,7 @@ class VideoScore:
             "diagnostics": self.diagnostics,
             "unscored": self.unscored,
             "warnings": self.warnings,
+            "explanations": self.explanations,
             "timeline": self.timeline,
         }
 
@@ -222,6 +228,7 @@ class Scorer:
         self.extractor = Extractor(settings, face_model, str(self.device))
         config = self.model.config
         self.score_range = (config.score_min, config.score_max)
+        self.calibration = load_calibration(checkpoint_folder(checkpoint))
         self.versions = {
             "talkscore": __version__,
             "model_created": self.model.metadata.get("created", ""),
@@ -267,10 +274,13 @@ class Scorer:
         weights /= weights.sum()
         tasks, modalities = self.model.config.tasks, self.model.config.modalities
         unscored = unscored_tasks(tasks, missing_inputs(d))
+        signals = d.get("signals") or measure_signals(features)
         return VideoScore(
             video=name,
             model=self.checkpoint,
-            scores=by_task(tasks, (scores * weights).sum(axis=0), unscored),
+            scores=by_task(
+                tasks, self.calibrate((scores * weights).sum(axis=0), signals), unscored
+            ),
             std=by_task(tasks, (std * weights).sum(axis=0), unscored),
             gates=dict(zip(modalities, (gates * weights).sum(axis=0).tolist(), strict=True)),
             diagnostics=summarise(features),
@@ -280,7 +290,20 @@ class Scorer:
             score_range=self.score_range,
             higher_is_better=dict.fromkeys(tasks, True),
             versions=self.versions,
+            explanations={
+                task: c.contributions(signals, real_reference())
+                for task, c in self.calibration.items()
+                if task not in unscored
+            },
         )
+
+    def calibrate(self, scores: np.ndarray, signals: dict[str, float]) -> np.ndarray:
+        """`[tasks]` network scores with the calibrated tasks' scores put in their place."""
+        out = np.array(scores, np.float64)
+        for task, calibration in self.calibration.items():
+            index = self.model.config.tasks.index(task)
+            out[index] = calibration.score(signals, real_reference(), self.score_range)
+        return out
 
     def sample(self, features: VideoFeatures, name: str) -> Sample:
         """The reduced streams of `features`, ready for the model."""
@@ -324,6 +347,8 @@ def score_windows(
         ovrl = features.streams["audio"][:, names.index("dnsmos_ovrl")]
     rows = []
     for (a, b), window_scores, window_std in zip(parts, scores, std, strict=True):
+        if scorer.calibration:
+            window_scores = scorer.calibrate(window_scores, measure_signals(features.cut(a, b)))
         coverage = float(face[a:b].mean())
         unscored = unscored_tasks(
             tasks, missing_inputs({**d, "num_frames": b - a, "face_coverage": coverage})

@@ -154,3 +154,26 @@ def test_a_blurred_mouth_has_less_detail_than_a_sharp_one():
     assert np.isnan(mouth_detail(image, None)).all()
     larger = cv2.resize(image, (480, 480), interpolation=cv2.INTER_NEAREST)
     assert np.isfinite(mouth_detail(larger, landmarks)).all()
+
+
+def test_a_calibrated_task_scores_from_its_signals_against_real_recordings(tmp_path):
+    from talkscore.models.calibration import TaskCalibration, load_calibration, save_calibration
+
+    reference = RealReference.from_values([dict.fromkeys(SIGNALS, float(v)) for v in (1, 2, 3)])
+    calibration = TaskCalibration(
+        weights={"sync_offset_ms": 1.0, "head_speed": 0.5, "blink_rate": 0.0},
+        scales={"sync_offset_ms": 2.0, "head_speed": 1.0, "blink_rate": 1.0},
+        points_per_logit=0.5,
+        top=4.5,
+    )
+    typical = dict.fromkeys(SIGNALS, 2.0)
+    assert calibration.score(typical, reference, (1.0, 5.0)) == 4.5
+    late = typical | {"sync_offset_ms": 10.0}  # 8 ms worse than the real median: -0.5 * 8 / 2
+    assert calibration.contributions(late, reference) == {"sync_offset_ms": -2.0, "head_speed": 0.0}
+    assert calibration.score(late, reference, (1.0, 5.0)) == 2.5
+    assert calibration.score(typical | {"sync_offset_ms": 100.0}, reference, (1.0, 5.0)) == 1.0
+    unmeasured = typical | {"sync_offset_ms": float("nan")}
+    assert calibration.score(unmeasured, reference, (1.0, 5.0)) == 4.5
+    save_calibration(tmp_path, {"lip_sync": calibration}, {"recipe": "test"})
+    assert load_calibration(tmp_path) == {"lip_sync": calibration}
+    assert load_calibration(tmp_path / "nowhere") == {}

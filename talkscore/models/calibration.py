@@ -10,9 +10,15 @@ generator made a video, only how much each signal counts.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from talkscore.signals import RealReference
 
 _STEPS = 3000
 
@@ -52,3 +58,62 @@ class SignCalibration:
             n: {"weight": float(w), "scale": float(s)}
             for n, w, s in zip(names, self.weights, self.scales, strict=True)
         }
+
+
+CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass(frozen=True)
+class TaskCalibration:
+    """One task scored from the named signals: `top` (what a video whose every signal sits at
+    the real recordings' median scores) plus each signal's contribution, `points_per_logit` x
+    weight x (its oriented value - the real median's) / scale, clipped to the score range. A
+    signal that cannot be measured contributes nothing."""
+
+    weights: dict[str, float]
+    scales: dict[str, float]
+    points_per_logit: float
+    top: float
+
+    def contributions(self, values: dict[str, float], reference: RealReference) -> dict[str, float]:
+        """Signal -> score points it adds (negative: takes away) against a typical real
+        recording, for every signal with a weight."""
+        out = {}
+        for name, weight in self.weights.items():
+            if weight == 0:
+                continue
+            typical = reference.oriented(name, reference.median(name))
+            difference = reference.oriented(name, values.get(name, float("nan"))) - typical
+            points = self.points_per_logit * weight * difference / self.scales[name]
+            out[name] = float(points) if np.isfinite(points) else 0.0
+        return out
+
+    def score(
+        self, values: dict[str, float], reference: RealReference, score_range: tuple
+    ) -> float:
+        """The task's score of a video with these signal `values`."""
+        points = self.top + sum(self.contributions(values, reference).values())
+        return float(np.clip(points, *score_range))
+
+    def to_dict(self) -> dict:
+        return {
+            "weights": self.weights,
+            "scales": self.scales,
+            "points_per_logit": self.points_per_logit,
+            "top": self.top,
+        }
+
+
+def save_calibration(folder: str | Path, tasks: dict[str, TaskCalibration], about: dict) -> None:
+    """`calibration.json` beside a checkpoint: the tasks scored from signals."""
+    document = {**about, "tasks": {t: c.to_dict() for t, c in tasks.items()}}
+    (Path(folder) / CALIBRATION_FILE).write_text(json.dumps(document, indent=1) + "\n")
+
+
+def load_calibration(folder: str | Path) -> dict[str, TaskCalibration]:
+    """The calibrated tasks of a checkpoint folder (none when it has no calibration.json)."""
+    path = Path(folder) / CALIBRATION_FILE
+    if not path.is_file():
+        return {}
+    tasks = json.loads(path.read_text())["tasks"]
+    return {task: TaskCalibration(**entry) for task, entry in tasks.items()}

@@ -47,6 +47,11 @@ class RealReference:
         at_or_below = np.searchsorted(real, value, "right")
         return float((below + at_or_below) / 2 / len(real))
 
+    def median(self, name: str) -> float:
+        """The real recordings' median (NaN without a reference)."""
+        real = self.values.get(name)
+        return float(np.median(real)) if real is not None and len(real) else float("nan")
+
     def distance(self, name: str, value: float) -> float:
         """|value - real median| in real interquartile ranges (NaN without a reference)."""
         real = self.values.get(name)
