@@ -3,6 +3,7 @@
     python examples/validate_default_model.py                    # features, reference, tables
     python examples/validate_default_model.py --write-reference  # also rewrite the bundled
                                                                  # real-recording reference
+    python examples/validate_default_model.py --ship   # also write the bundled calibration
 
 On ADTH-QA's development half (../shared/data/adthqa_dev, 4 generators x 5 sources, 90 rated
 pairs), every scorer is measured three ways, pooled over the clear pairs (|votes_a - votes_b| >=
@@ -19,7 +20,9 @@ logistic model over the oriented signals, `talkscore.models.calibration`) and, w
 network (ensemble and its three members). Both videos of a pair are compared on their common
 frames (their features cut to the shorter one) so that clip length cannot order them.
 Writes validation.json to the work folder ($TALKSCORE_WORK or ~/.cache/talkscore/validation) and
-prints the tables in Markdown.
+prints the table in Markdown. With --ship, each dimension whose best calibration (by LOGO) is at
+least the network's LOGO agreement is fitted on every pair and written to the bundled model's
+calibration.json: the scorer then gives that task from the signals.
 """
 
 from __future__ import annotations
@@ -232,6 +235,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--write-reference", action="store_true")
+    parser.add_argument("--ship", action="store_true", help="write the chosen calibrations")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     features = features_of(recipe.adth_videos() + recipe.real_clips(), args.workers)
@@ -263,6 +267,64 @@ def main() -> None:
     report["bundled in-sample"] = bundled_in_sample(pairs, features)
     (WORK / "validation.json").write_text(json.dumps(report, indent=1))
     print("\n".join(markdown(report)))
+    if args.ship:
+        ship(report, pairs, x)
+
+
+#: score points per logit of preference: two videos one point apart are preferred about 88 to 12
+POINTS_PER_LOGIT = 0.5
+
+
+def chosen_calibrations(report: dict) -> dict[str, tuple[str, float]]:
+    """Dimension -> (subset, penalty) of the calibration with the best LOGO agreement, for the
+    dimensions where it is at least the network ensemble's LOGO agreement (ties: the larger
+    penalty, then the task's own signals)."""
+    network = report["network"].get("generator", {}).get("ensemble", {})
+    chosen = {}
+    for dim in DIMENSIONS:
+        options = [
+            (by_split["generator"][dim], float(name.split()[-1]), name.startswith("task"), name)
+            for name, by_split in report["calibration"].items()
+        ]
+        best, _, _, name = max(options)
+        if best >= network.get(dim, 0.0):
+            subset, penalty = name.split()[0], float(name.split()[-1])
+            chosen[dim] = (subset, penalty)
+    return chosen
+
+
+def ship(report: dict, pairs: list, x: np.ndarray) -> None:
+    """Fit each chosen calibration on every pair and write calibration.json beside the bundled
+    model: those tasks are then scored from the named signals."""
+    from talkscore.checkpoint import DEFAULT_MODEL
+    from talkscore.models.calibration import SignCalibration, TaskCalibration, save_calibration
+    from talkscore.signals import SIGNALS
+    from talkscore.training.degradations import CLEAN_LABEL
+
+    tasks = {}
+    chosen = chosen_calibrations(report)
+    for dim, (subset, penalty) in chosen.items():
+        task = DIMENSIONS[dim]
+        dims = (dim, "real") if dim == "render" else (dim,)
+        names = [n for n, s in SIGNALS.items() if subset == "all" or s.task == task]
+        keep = [list(SIGNALS).index(n) for n in names]
+        train = [i for i, p in enumerate(pairs) if p.dimension in dims]
+        shares = np.array([pairs[i].share_a for i in train])
+        fitted = SignCalibration.fit(x[np.ix_(train, keep)], shares, penalty)
+        tasks[task] = TaskCalibration(
+            weights=dict(zip(names, fitted.weights.round(6).tolist(), strict=True)),
+            scales=dict(zip(names, fitted.scales.round(6).tolist(), strict=True)),
+            points_per_logit=POINTS_PER_LOGIT,
+            top=CLEAN_LABEL,
+        )
+    about = {
+        "recipe": "examples/validate_default_model.py --ship",
+        "about": "tasks scored from the named signals (talkscore.signals) instead of the network, "
+        "where the calibration's leave-one-generator-out agreement was at least the network's",
+        "chosen": {DIMENSIONS[d]: {"signals": s, "penalty": p} for d, (s, p) in chosen.items()},
+    }
+    save_calibration(DEFAULT_MODEL, tasks, about)
+    print(f"calibration: {', '.join(tasks) or 'no task'} -> {DEFAULT_MODEL}")
 
 
 def markdown(report: dict) -> list[str]:
