@@ -15,7 +15,8 @@ Stages (each reuses what the previous ones left in the work folder, $TALKSCORE_W
    preferences, measure agreement on that source's clear pairs, rotate).
    logo: the same, leaving one generator out instead (its videos and every pair involving it);
    each fold scores the pairs that involve its generator (written to generator.json).
-4. ship: train on all of it; write the checkpoint and MODEL_CARD.md beside it.
+4. ship: train on all of it; write the checkpoint and MODEL_CARD.md beside it (with the tables
+   of examples/validate_default_model.py where it has run; `--stage card` rewrites the card).
 The model is an ensemble of MEMBER_SEEDS networks (one training seed each), trained `--workers` at
 a time with one thread each.
 Seeded: the same command gives the same data; two leave-one-source-out runs on one machine still
@@ -677,6 +678,7 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
                  "frozen_face": "frozen face"}[name]  # fmt: skip
         lines.append(f"| {label} | {c['task']} | {c['lowered']} of {c['clips']} | "
                      f"{c['mean_drop']:.2f} |")  # fmt: skip
+    lines += validation_section()
     lines += [
         "",
         "## Limits",
@@ -699,14 +701,73 @@ def write_model_card(path: Path, meta: dict, rendered: int) -> None:
     path.write_text("\n".join(lines))
 
 
+VALIDATION = Path(
+    os.environ.get("TALKSCORE_VALIDATION", Path.home() / ".cache/talkscore/validation")
+)
+
+
+def validation_section() -> list[str]:
+    """The model card's tables of examples/validate_default_model.py (its validation.json) and
+    the calibrated tasks (calibration.json beside the model), where they exist."""
+    import validate_default_model as validation
+
+    from talkscore.checkpoint import DEFAULT_MODEL
+    from talkscore.models.calibration import CALIBRATION_FILE
+
+    path = VALIDATION / "validation.json"
+    if not path.is_file():
+        return []
+    lines = [
+        "",
+        "## As a user meets it: unseen generators and sources",
+        "`python examples/validate_default_model.py` on ADTH-QA's development half: agreement",
+        "with the raters' clear pairs in-sample (fitted on every pair), leaving one source out",
+        "(LOSO) and leaving one generator out (LOGO: without every pair involving it, measured",
+        "on those pairs). Single signals fit nothing (one figure in all three columns); the",
+        "generator prior knows nothing of an unseen generator (0.5 under LOGO). The signals and",
+        "the calibration compare both videos of a pair on their common frames; the network's",
+        "LOSO and LOGO rows come from this recipe's `--stage loso` / `--stage logo` (whole",
+        "videos, three seeds: the ensemble and each member).",
+        "",
+        *validation.markdown(json.loads(path.read_text())),
+    ]
+    calibration = DEFAULT_MODEL / CALIBRATION_FILE
+    if calibration.is_file():
+        document = json.loads(calibration.read_text())
+        lines += [
+            "",
+            "## Tasks scored from the named signals",
+            "Where the calibrated signals ordered the unseen generators' pairs at least as well",
+            "as the network (LOGO above), the bundled model scores the task from them",
+            "(`calibration.json`; `explanations` in `score --json` gives each signal's points):",
+            "",
+            "| task | signal: weight (per scale) |",
+            "|---|---|",
+        ]
+        for task, entry in document["tasks"].items():
+            weights = ", ".join(
+                f"{n}: {w:.2f} (/{entry['scales'][n]:.3g})"
+                for n, w in entry["weights"].items()
+                if w > 0
+            )
+            lines.append(f"| {task} | {weights or 'none'} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    stages = ("all", "render", "features", "loso", "logo", "ship")
+    stages = ("all", "render", "features", "loso", "logo", "ship", "card")
     parser.add_argument("--stage", choices=stages)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     stage = args.stage or "all"
+    if stage == "card":  # the model card again, from the checkpoint's metadata
+        from talkscore.checkpoint import DEFAULT_MODEL, read_metadata
+
+        rendered = len(json.loads((WORK / "degraded.json").read_text()))
+        write_model_card(DEFAULT_MODEL / "MODEL_CARD.md", read_metadata(DEFAULT_MODEL), rendered)
+        return
     if stage in ("all", "render"):
         records = render(args.workers)
     else:
