@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 import torch
 
@@ -128,3 +129,41 @@ def held_out_scores(clips_dir, face_model, tmp_path_factory):
 )
 def test_a_held_out_clip_loses_on_the_task_a_change_hurts(held_out_scores, change, task):
     assert held_out_scores[change][task] < held_out_scores["clean"][task]
+
+
+def test_a_calibration_beside_a_checkpoint_scores_its_tasks_from_the_signals(
+    clips_dir, face_model, tmp_path
+):
+    from talkscore.models.calibration import TaskCalibration, save_calibration
+    from talkscore.signals import real_reference
+    from talkscore.timeline import Timeline
+
+    folder = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    (folder / "calibration.json").unlink(missing_ok=True)
+    video = clips_dir / "real" / "pcavs_Pose_Source_00067.mp4"
+    plain = Scorer(folder, face_model=face_model)
+    features = plain.extract(video)
+    before = plain.score_features(features, video.name)
+    calibration = TaskCalibration(
+        weights={"head_speed": 1.0, "sync_offset_ms": 2.0},
+        scales={"head_speed": 5.0, "sync_offset_ms": 40.0},
+        points_per_logit=0.5,
+        top=4.6,
+    )
+    save_calibration(folder, {"expression": calibration}, {"recipe": "test"})
+    calibrated = Scorer(folder, face_model=face_model)
+    after = calibrated.score_features(features, video.name, Timeline(2.0, 1.0))
+    signals = features.diagnostics["signals"]
+    assert after.scores["expression"] == pytest.approx(
+        calibration.score(signals, real_reference(), (1.0, 5.0))
+    )
+    assert after.scores["expression"] != pytest.approx(before.scores["expression"])
+    assert {t: s for t, s in after.scores.items() if t != "expression"} == {
+        t: s for t, s in before.scores.items() if t != "expression"
+    }
+    assert set(after.explanations) == {"expression"} and before.explanations == {}
+    points = after.explanations["expression"]
+    assert after.scores["expression"] == pytest.approx(np.clip(4.6 + sum(points.values()), 1, 5))
+    windows = [w["scores"]["expression"] for w in after.timeline]
+    assert len(set(np.round(windows, 6))) > 1  # each window from its own frames' signals
