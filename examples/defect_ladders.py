@@ -99,14 +99,19 @@ def clip_scores(scorer, clip_path: Path, folder: Path) -> dict:
 
 
 def measures(result) -> dict[str, float]:
-    """The task scores of one scored version, and each named signal turned so that higher is
-    better (`RealReference.oriented`) under the key "signal NAME"."""
-    reference = real_reference()
+    """The task scores of one scored version, and each named signal under "signal NAME"."""
     signals = {
-        f"signal {name}": reference.oriented(name, np.nan if d["value"] is None else d["value"])
+        f"signal {name}": np.nan if d["value"] is None else d["value"]
         for name, d in result.diagnostics["signals"].items()
     }
     return {**result.scores, **signals}
+
+
+def oriented(measure: str, value: float) -> float:
+    """A score as it is; a signal turned so that higher is better (`RealReference.oriented`)."""
+    if not measure.startswith("signal "):
+        return value
+    return real_reference().oriented(measure.removeprefix("signal "), value)
 
 
 def ladder_measures(task: str) -> list[str]:
@@ -121,10 +126,8 @@ def summarise(results: dict[str, dict]) -> dict:
         for measure in ladder_measures(task):
             taus, below = {}, 0
             for name, scores in results.items():
-                rungs = [
-                    scores["clean"][measure],
-                    *(scores[f"{ladder}={v:g}"][measure] for v in values),
-                ]
+                keys = ["clean", *(f"{ladder}={v:g}" for v in values)]
+                rungs = [oriented(measure, scores[k][measure]) for k in keys]
                 taus[name] = float(kendalltau(range(len(rungs)), rungs).statistic)
                 below += rungs[-1] < rungs[0]
             table[ladder if measure == task else f"{ladder}: {measure}"] = {
