@@ -207,3 +207,29 @@ def face_crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     face = cv2.resize(framed[top:bottom, left:right], (224, 224))
     edge = (224 - CROP_SIZE) // 2
     return face[edge : edge + CROP_SIZE, edge : edge + CROP_SIZE]
+
+
+def smooth_boxes(boxes: np.ndarray, kernel: int = 13) -> np.ndarray:
+    """`[T, 4]` face boxes through a running median of `kernel` frames (edges repeated), as the
+    authors smooth their detections before cropping."""
+    half = kernel // 2
+    padded = np.pad(np.asarray(boxes, float), ((half, half), (0, 0)), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, kernel, axis=0)
+    return np.median(windows, axis=-1)
+
+
+def speaking_logits(
+    model: LRASD, faces: np.ndarray, mfcc: np.ndarray, lags: tuple[int, ...] = (0,)
+) -> np.ndarray:
+    """`[lags, T]` per-frame speaking logits of `faces` `[T, 112, 112]` with the audio features
+    moved by each lag in frames (> 0: the audio heard later than the face moves; the MFCC rows
+    rolled), over the frames both cover."""
+    frames = min(len(faces), len(mfcc) // MFCC_PER_FRAME)
+    visual = torch.from_numpy(np.ascontiguousarray(faces[:frames])).float()[None]
+    audio = mfcc[: frames * MFCC_PER_FRAME]
+    rows = []
+    with torch.no_grad():
+        for lag in lags:
+            moved = torch.from_numpy(np.roll(audio, lag * MFCC_PER_FRAME, axis=0))[None]
+            rows.append(model(moved, visual)[0].numpy())
+    return np.stack(rows)
