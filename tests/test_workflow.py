@@ -202,8 +202,9 @@ def test_score_command_gives_the_documented_json(run, clips_dir, face_model):
     report = json.loads(result.stdout)
     assert set(report) == {
         "video", "model", "versions", "score_range", "higher_is_better", "scores", "std",
-        "gates", "diagnostics", "unscored", "warnings", "timeline",
+        "gates", "diagnostics", "unscored", "warnings", "explanations", "timeline",
     }  # fmt: skip
+    assert report["explanations"] == {}  # a trained checkpoint without a calibration.json
     low, high = report["score_range"]  # the labels' scale, as the checkpoint learned it
     assert low < high and all(report["higher_is_better"].values())
     assert report["unscored"] == {} and report["warnings"] == [] and report["timeline"] is None
