@@ -27,9 +27,10 @@ import train_default_model as recipe  # noqa: E402  (the shared data layout)
 
 WORK = Path(os.environ.get("TALKSCORE_WORK", Path.home() / ".cache/talkscore/speaker_network"))
 LAGS = (-6, -3, 0, 3, 6)
+IN_SYNC = LAGS.index(0)
 READINGS = {
-    "mean speaking logit at lag 0": lambda c: c[LAGS.index(0)].mean(),
-    "lag 0 minus the moved lags": lambda c: c[LAGS.index(0)].mean() - np.delete(c, LAGS.index(0), 0).mean(),
+    "mean speaking logit at lag 0": lambda c: c[IN_SYNC].mean(),
+    "lag 0 minus the moved lags": lambda c: c[IN_SYNC].mean() - np.delete(c, IN_SYNC, 0).mean(),
 }
 
 
