@@ -198,12 +198,16 @@ SPLIT_NAMES = ("in-sample", "source", "generator")
 
 def network_rows() -> dict:
     """The network's LOSO and LOGO agreement (ensemble, members) from the training recipe's
-    work folder, where it has run those stages."""
+    work folder, where it has run those stages (LOSO: else the bundled model's own, from its
+    metadata)."""
+    from talkscore.checkpoint import DEFAULT_MODEL, read_metadata
+
     rows = {}
     for split in ("source", "generator"):
         path = NETWORK_WORK / f"{split}.json"
-        if path.is_file():
-            report = json.loads(path.read_text())
+        shipped = read_metadata(DEFAULT_MODEL).get("leave_one_source_out")
+        if path.is_file() or (split == "source" and shipped):
+            report = json.loads(path.read_text()) if path.is_file() else shipped
             rows[split] = {
                 "ensemble": {d: r["agreement"] for d, r in report["agreement"].items()},
                 "members": [
@@ -340,7 +344,8 @@ def markdown(report: dict) -> list[str]:
     def row(name: str, by_split: dict) -> None:
         cells = [cell([by_split.get(s, {}).get(d) for s in SPLIT_NAMES]) for d in dims]
         on_top = [by_split.get(s, {}).get("real_on_top") for s in SPLIT_NAMES]
-        lines.append(f"| {name} | {' | '.join(cells)} | {' / '.join(map(str, on_top))} |")
+        on_top_cell = " / ".join("-" if v is None else str(v) for v in on_top)
+        lines.append(f"| {name} | {' | '.join(cells)} | {on_top_cell} |")
 
     for name, values in report["signals"].items():
         row(f"signal {name}", dict.fromkeys(SPLIT_NAMES, values))
@@ -352,10 +357,10 @@ def markdown(report: dict) -> list[str]:
     for name, by_split in report["calibration"].items():
         row(f"calibration, {name}", by_split)
     net = report["network"]
-    row("network (bundled, trained on these pairs)", {"in-sample": report["bundled in-sample"]})
+    ensemble = {s: {**r["ensemble"], "real_on_top": r["real_on_top"]} for s, r in net.items()}
+    ensemble["in-sample"] = report["bundled in-sample"]
+    row("network ensemble (in-sample: the bundled one)", ensemble)
     if net:
-        ensemble = {s: {**r["ensemble"], "real_on_top": r["real_on_top"]} for s, r in net.items()}
-        row("network ensemble (3 seeds)", ensemble)
         for k in range(len(next(iter(net.values()))["members"])):
             member = {
                 s: {**r["members"][k], "real_on_top": r["members_real_on_top"][k]}
