@@ -10,6 +10,10 @@ Inputs that cannot carry a task leave its score `None` with the reason in `unsco
 (`TASK_NEEDS`): no audio track, a silent track, no face (or a face in under 0.5 s of frames).
 Videos shorter than `MIN_SECONDS` are refused; videos longer than `SEGMENT_S` are scored in
 equal segments of at most that length and averaged, so memory stays bounded.
+
+The tasks of the checkpoint's `calibration.json` are scored from the named signals
+(`talkscore.signals`), and lip_sync is held under the ceiling of a confidently measured
+audio-visual offset (`talkscore.sync.perception`, ITU-R BT.1359): both also per timeline window.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from talkscore.models.calibration import load_calibration
 from talkscore.runtime import resolve_device
 from talkscore.samples import Sample, collate
 from talkscore.signals import measure_signals, real_reference
+from talkscore.sync.perception import offset_ceiling, sync_verdict
 from talkscore.sync.scorer import lag_summary, mean_curve
 from talkscore.timeline import Timeline
 
@@ -106,6 +111,7 @@ class VideoScore:
 def summarise(features: VideoFeatures) -> dict[str, Any]:
     """The diagnostics a user reads beside the scores."""
     d = features.diagnostics
+    learned = d.get("sync_scorer") or {}
     return {
         "duration_s": d["duration_s"],
         "video_duration_s": d["video"]["duration"],
@@ -116,7 +122,10 @@ def summarise(features: VideoFeatures) -> dict[str, Any]:
         "audio_peak_dbfs": d.get("audio_peak_dbfs"),
         "av_offset_ms": d["sync"]["offset_ms"] if d["has_audio"] else None,
         "av_offset_confidence": d["sync"]["confidence"] if d["has_audio"] else None,
-        **d.get("sync_scorer", {}),
+        **learned,
+        "sync_verdict": sync_verdict(
+            learned.get("sync_scorer_offset_ms"), learned.get("sync_scorer_confidence")
+        ).to_dict(),
         "dnsmos": d.get("dnsmos"),
         "signals": real_reference().describe(d["signals"]) if "signals" in d else None,
         "backends": {"visual": features.settings["visual"], "audio": features.settings["audio"]},
@@ -275,12 +284,24 @@ class Scorer:
         tasks, modalities = self.model.config.tasks, self.model.config.modalities
         unscored = unscored_tasks(tasks, missing_inputs(d))
         signals = d.get("signals") or measure_signals(features)
+        learned = d.get("sync_scorer") or {}
+        offset = (learned.get("sync_scorer_offset_ms"), learned.get("sync_scorer_confidence"))
+        calibrated = self.calibrate((scores * weights).sum(axis=0), signals)
+        capped = self.cap_lip_sync(calibrated, *offset)
+        explanations = {
+            task: c.contributions(signals, real_reference())
+            for task, c in self.calibration.items()
+            if task not in unscored
+        }
+        if "lip_sync" in tasks and "lip_sync" not in unscored:
+            index = tasks.index("lip_sync")
+            taken = float(capped[index] - calibrated[index])
+            if taken < 0:
+                explanations.setdefault("lip_sync", {})["av_offset"] = taken
         return VideoScore(
             video=name,
             model=self.checkpoint,
-            scores=by_task(
-                tasks, self.calibrate((scores * weights).sum(axis=0), signals), unscored
-            ),
+            scores=by_task(tasks, capped, unscored),
             std=by_task(tasks, (std * weights).sum(axis=0), unscored),
             gates=dict(zip(modalities, (gates * weights).sum(axis=0).tolist(), strict=True)),
             diagnostics=summarise(features),
@@ -290,11 +311,7 @@ class Scorer:
             score_range=self.score_range,
             higher_is_better=dict.fromkeys(tasks, True),
             versions=self.versions,
-            explanations={
-                task: c.contributions(signals, real_reference())
-                for task, c in self.calibration.items()
-                if task not in unscored
-            },
+            explanations=explanations,
         )
 
     def calibrate(self, scores: np.ndarray, signals: dict[str, float]) -> np.ndarray:
@@ -303,6 +320,18 @@ class Scorer:
         for task, calibration in self.calibration.items():
             index = self.model.config.tasks.index(task)
             out[index] = calibration.score(signals, real_reference(), self.score_range)
+        return out
+
+    def cap_lip_sync(
+        self, scores: np.ndarray, offset_ms: float | None, confidence: float | None
+    ) -> np.ndarray:
+        """`[tasks]` scores with lip_sync held under the ceiling of the measured audio-visual
+        offset (`talkscore.sync.perception`: a gross offset reads as gross)."""
+        out = np.array(scores, np.float64)
+        if "lip_sync" in self.model.config.tasks:
+            index = self.model.config.tasks.index("lip_sync")
+            ceiling = offset_ceiling(offset_ms, confidence, self.score_range)
+            out[index] = min(out[index], ceiling)
         return out
 
     def sample(self, features: VideoFeatures, name: str) -> Sample:
@@ -354,6 +383,10 @@ def score_windows(
             tasks, missing_inputs({**d, "num_frames": b - a, "face_coverage": coverage})
         )
         sync = None if similarity is None else lag_summary(mean_curve(similarity[a:b]), fps)
+        if sync is not None:
+            window_scores = scorer.cap_lip_sync(
+                window_scores, sync["offset_ms"], sync["confidence"]
+            )
         heard = features.masks["audio"][a:b]
         rows.append(
             {
