@@ -113,13 +113,14 @@ def held_out_scores(clips_dir, face_model, tmp_path_factory):
     variants = {
         "clean": Variant(None),
         "shift": Variant("audio_shift", 2, 0, value=5),  # 200 ms
+        "gross_shift": Variant("audio_shift", 3, 0, value=12),  # 480 ms
         "noise": Variant("noise", 3, 0),  # 5 dB SNR
         "frozen": Variant("frozen_face", 3, 0),
     }
     scores = {}
     for key, variant in variants.items():
         render_variant(clip, variant, folder / f"{key}.mp4")
-        scores[key] = scorer(folder / f"{key}.mp4").scores
+        scores[key] = scorer(folder / f"{key}.mp4")
     return scores
 
 
@@ -128,7 +129,18 @@ def held_out_scores(clips_dir, face_model, tmp_path_factory):
     [("shift", "lip_sync"), ("noise", "audio_quality"), ("frozen", "expression")],
 )
 def test_a_held_out_clip_loses_on_the_task_a_change_hurts(held_out_scores, change, task):
-    assert held_out_scores[change][task] < held_out_scores["clean"][task]
+    assert held_out_scores[change].scores[task] < held_out_scores["clean"].scores[task]
+
+
+def test_a_gross_offset_reads_as_gross_and_says_why(held_out_scores):
+    clean, late = held_out_scores["clean"], held_out_scores["gross_shift"]
+    assert clean.diagnostics["sync_verdict"]["verdict"] == "in_sync"
+    assert late.diagnostics["sync_verdict"]["verdict"] == "out_of_sync"
+    assert abs(late.diagnostics["sync_verdict"]["offset_ms"]) == pytest.approx(480, abs=40)
+    assert late.scores["lip_sync"] <= 2.0
+    assert late.scores["lip_sync"] <= clean.scores["lip_sync"] - 1.5
+    assert late.explanations["lip_sync"]["av_offset"] < 0
+    assert "lip_sync" not in clean.explanations
 
 
 def test_a_calibration_beside_a_checkpoint_scores_its_tasks_from_the_signals(

@@ -32,6 +32,7 @@ DIAGNOSTIC_COLUMNS = (
     "av_offset_ms",
     "sync_scorer_offset_ms",
     "sync_scorer_confidence",
+    "sync_verdict",
     "dnsmos_ovrl",
 )
 CSV_COLUMNS = (
@@ -59,7 +60,8 @@ def csv_row(video: str, result: VideoScore | None, error: str | None) -> dict[st
     if result is not None:
         d = result.diagnostics
         row |= result.scores | {f"{t}_std": v for t, v in result.std.items()}
-        row |= {k: d.get(k) for k in DIAGNOSTIC_COLUMNS if k != "dnsmos_ovrl"}
+        row |= {k: d.get(k) for k in DIAGNOSTIC_COLUMNS}
+        row["sync_verdict"] = (d.get("sync_verdict") or {}).get("verdict")
         row["dnsmos_ovrl"] = (d.get("dnsmos") or {}).get("ovrl")
         row["model"] = result.model
     return {k: neutralise(row.get(k)) for k in CSV_COLUMNS}

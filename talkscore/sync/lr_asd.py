@@ -4,9 +4,9 @@ LR-ASD (Liao et al., "LR-ASD: Lightweight and Robust Network for Active Speaker 
 IJCV 2025; MIT licence, weights pretrained on AVA-ActiveSpeaker) reads 25 fps grayscale face
 crops and 13 MFCC per 10 ms of 16 kHz audio and gives a per-frame speaking logit. The layers
 below are written to load its authors' state dict as published (`lr_asd_ava.model`, opened with
-`torch.load(weights_only=True)`: tensors only, nothing unpickled); `talkscore.paths` finds and
-checks the file like the face bundle. Unlike the landmark sync scorer it sees pixels (teeth,
-tongue, lip texture), and its score falls when the audio is moved in time.
+`torch.load(weights_only=True)`: tensors only, nothing unpickled), opened by path (it is not in
+the scoring path yet, so nothing downloads it). Unlike the landmark sync scorer it sees pixels
+(teeth, tongue, lip texture), and its score falls when the audio is moved in time.
 """
 
 from __future__ import annotations

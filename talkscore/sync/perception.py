@@ -5,9 +5,9 @@ that it lags (comes late). People notice audio that leads sooner than audio that
 puts detectability at +45 / -125 ms and acceptability at +90 / -185 ms.
 
 The ceiling is a rule, not a fit: a confidently measured offset past the detectability limit
-caps lip_sync, falling linearly from the top of the scale at detectability to 3 (the border of
-fair and good) at acceptability and to the bottom of the scale at twice the acceptability
-limit. Offsets measured with a confidence below `MIN_CONFIDENCE` are not acted on.
+caps lip_sync, falling linearly from the top of the scale at detectability to its middle (3 on
+1..5, the border of fair and good) at acceptability and to the bottom of the scale at twice the
+acceptability limit. Offsets measured with a confidence below `MIN_CONFIDENCE` are not acted on.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ ACCEPTABLE_MS = (90.0, -185.0)
 #: trusted: the least confident real recording in the shared clips reads 0.12, the unreliable
 #: peaks of a mouth that barely follows speech (DFA-NeRF on ADTH-QA) 0.02-0.06
 MIN_CONFIDENCE = 0.1
-#: the lip_sync ceiling at the acceptability limit
-FAIR = 3.0
+#: the lip_sync ceiling at the acceptability limit, as a share of the scale above its bottom
+FAIR_SHARE = 0.5
 
 IN_SYNC, NOTICEABLE, OUT_OF_SYNC, UNCERTAIN = "in_sync", "noticeable", "out_of_sync", "uncertain"
 
@@ -80,6 +80,7 @@ def offset_ceiling(
     """The highest lip_sync a video with this offset can have (the top of the scale when the
     offset is within detectability or not measured reliably)."""
     low, high = score_range
+    fair = low + FAIR_SHARE * (high - low)
     if not reliable(offset_ms, confidence):
         return high
     side = 0 if offset_ms > 0 else 1
@@ -88,8 +89,8 @@ def offset_ceiling(
     if size <= detectable:
         return high
     if size <= acceptable:
-        return high - (high - FAIR) * (size - detectable) / (acceptable - detectable)
-    return max(low, FAIR - (FAIR - low) * (size - acceptable) / acceptable)
+        return high - (high - fair) * (size - detectable) / (acceptable - detectable)
+    return max(low, fair - (fair - low) * (size - acceptable) / acceptable)
 
 
 def _past(offset_ms: float, limits: tuple[float, float]) -> bool:
