@@ -164,9 +164,9 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         results[name] = clip_scores(scorer, DATA / "clips/generated" / name, folder)
         print(f"{name}: scored {len(results[name])} versions", flush=True)
-    summary = summarise(results)
-    report = {"model": scorer.checkpoint, "fps": FPS, "summary": summary, "scores": results}
-    (WORK / "defect_ladders.json").write_text(json.dumps(report, indent=2) + "\n")
+        summary = summarise(results)  # written after each clip: a stopped run keeps its clips
+        report = {"model": scorer.checkpoint, "fps": FPS, "summary": summary, "scores": results}
+        (WORK / "defect_ladders.json").write_text(json.dumps(report, indent=2) + "\n")
     for ladder, row in summary["ladders"].items():
         print(
             f"{ladder:13} -> {row['task']:28} mean tau {row['mean_tau']:+.2f}, "

@@ -275,22 +275,36 @@ def score(
     if as_json:
         typer.echo(json.dumps(jsonable(result.to_dict()), indent=2))
         return
-    table = Table("task", "score", "95% interval", title=f"{video}")
-    for task, value in result.scores.items():
-        if value is None:
-            table.add_row(task, "-", f"not scored: {result.unscored[task]}")
-            continue
-        half = 1.96 * result.std[task]
-        table.add_row(task, f"{value:.2f}", f"{value - half:.2f} .. {value + half:.2f}")
+    from talkscore.report.readable import diagnostic_rows, score_cells
+
+    console.print(str(video), markup=False, soft_wrap=True, style="bold")
+    table = Table("task", "score", "band", "95% interval")
+    for task in result.scores:
+        table.add_row(task, *score_cells(result, task))
     console.print(table)
     if timeline:
         console.print(_timeline_table(result))
     details = Table("diagnostic", "value", title="diagnostics")
-    for key, value in result.diagnostics.items():
-        details.add_row(key, json.dumps(jsonable(value)))
+    for name, value in diagnostic_rows(result.diagnostics):
+        details.add_row(name, value)
     console.print(details)
+    if result.diagnostics.get("realism"):
+        console.print(_realism_table(result.diagnostics["realism"]))
     for warning in result.warnings:
         err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
+
+
+def _realism_table(realism: dict[str, dict]) -> Table:
+    table = Table("signal", "value", "better", "real recordings below", title="against real")
+    for name, entry in realism.items():
+        value, share = entry["value"], entry["real_percentile"]
+        table.add_row(
+            name.replace("_", " "),
+            "-" if value is None else f"{value:.3g}",
+            {"real": "closest to real"}.get(entry["better"], entry["better"]),
+            "-" if share is None else f"{100 * share:.0f}%",
+        )
+    return table
 
 
 def _timeline_table(result) -> Table:
@@ -390,6 +404,65 @@ def batch(
         err_console.print(f"failed: {video}: {message}", markup=False, soft_wrap=True)
     if summary["failures"]:
         raise typer.Exit(1)
+
+
+WORK_HELP = "Folder for the methods' score CSVs (default: talkscore_scores.csv in each folder)."
+
+
+@app.command("compare")
+def compare_command(
+    root: Path = typer.Argument(None, help="A folder with one sub-folder of videos per method."),
+    methods: list[str] = typer.Option(None, "--method", help="NAME=DIR, a method (repeatable)."),
+    csv_out: Path = typer.Option(None, "--csv", help="Write the tables here as CSV."),
+    markdown: Path = typer.Option(None, help="Write the tables here as Markdown."),
+    latex: Path = typer.Option(None, help="Write the tables here as LaTeX (booktabs)."),
+    json_out: Path = typer.Option(None, "--json", help="Write the comparison here as JSON."),
+    png: Path = typer.Option(None, help="Write a figure of the means and intervals here."),
+    work: Path = typer.Option(None, help=WORK_HELP),
+    bands: bool = typer.Option(False, "--bands", help="Show each mean's band (poor..excellent)."),
+    model: Path = typer.Option(None, help=MODEL_HELP),
+    face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
+    max_seconds: float = typer.Option(None, min=0.5, help=MAX_SECONDS_HELP),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+) -> None:
+    """Compare methods on the same clips: means with bootstrap intervals, paired tests."""
+    from talkscore.batch.compare import compare_methods, find_methods, score_csv
+    from talkscore.batch.scores import ScoreJob
+
+    found = _run_library(lambda: find_methods(root, methods or (), work), code=2)
+    job = ScoreJob(_text(model), _text(face_model), max_seconds, device=device)
+    total = sum(len(m.videos) for m in found)
+    scored_now: list[str] = []
+    interrupted = False
+    with _progress(False) as progress:
+        bar = progress.add_task("scoring", total=total)
+
+        def on_row(video: str, _: str | None) -> None:
+            scored_now.append(video)
+            progress.advance(bar)
+
+        try:
+            comparison, error = _attempt(lambda: compare_methods(found, job, work, workers, on_row))
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        fail("interrupted; the scores so far are kept in the methods' CSVs, re-run to resume", 130)
+    if error is not None:
+        fail(error)
+    written = _run_library(lambda: comparison.save(csv_out, markdown, latex, json_out, png, bands))
+    for table in comparison.rich_tables(bands):
+        console.print(table)
+    csvs = ", ".join(str(score_csv(m, work)) for m in found)
+    console.print(
+        f"scored {len(scored_now)} videos now, reused {total - len(scored_now)} from {csvs}",
+        markup=False,
+        soft_wrap=True,
+    )
+    if written:
+        console.print(f"wrote {', '.join(map(str, written))}", markup=False, soft_wrap=True)
+    for line in comparison.gaps():
+        err_console.print(f"warning: {line}", style="yellow", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -506,6 +579,75 @@ def evaluate(
         for dimension, row in report["preferences"].items():
             table.add_row(dimension, row["task"], str(row["pairs"]), f"{row['agreement']:.3f}")
         console.print(table)
+
+
+@app.command("sync-fix")
+def sync_fix(
+    video: Path = typer.Argument(..., help="The video whose audio to move."),
+    out: Path = typer.Option(..., "--out", help="Fixed video to write (.mp4, .mov, .m4v, .mkv)."),
+    offset_ms: float = typer.Option(
+        None, help="Offset to undo, ms (> 0: audio leads); default: the measured one."
+    ),
+    force: bool = typer.Option(False, "--force", help="Act on an uncertain measured offset too."),
+    face_model: Path = typer.Option(None, help="Path of face_landmarker.task."),
+    max_seconds: float = typer.Option(None, min=0.5, help="Measure on the first N seconds only."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was done as one JSON object."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+) -> None:
+    """Move a video's audio to undo its audio-visual offset; the video is copied as it is."""
+    from talkscore.scoring import load_scorer
+    from talkscore.sync.repair import fix_sync
+
+    _set_threads()
+    with _progress(as_json) as progress:
+        progress.add_task("measuring the offset" if offset_ms is None else "writing", total=None)
+
+        def run() -> dict[str, Any]:
+            scorer = None if offset_ms is not None else load_scorer(None, device, face_model)
+            return fix_sync(video, out, offset_ms, force, scorer, max_seconds)
+
+        done, error = _attempt(run)
+    if error is not None:
+        fail(error)
+    if as_json:
+        typer.echo(json.dumps(jsonable(done), indent=2))
+        return
+    measured, applied, audio = done["measured"], done["applied_ms"], done["audio"]
+    lines = [
+        f"offset: {applied:+.0f} ms given (not measured)"
+        if measured is None
+        else f"measured: offset {measured['offset_ms']:+.0f} ms (> 0: audio leads), confidence "
+        f"{measured['confidence']:.3f}, verdict {measured['verdict']}",
+        f"applied: audio moved {abs(applied):.0f} ms {'later' if applied >= 0 else 'earlier'}",
+        f"wrote {out}: video copied ({done['video_packets']} packets), audio re-encoded "
+        f"({audio['codec']}, {audio['sample_rate']} Hz, {audio['layout']})",
+    ]
+    for line in lines:
+        console.print(line, markup=False, soft_wrap=True, highlight=False)
+
+
+@app.command("select")
+def select_command(
+    scores_csv: Path = typer.Argument(..., help="A scores CSV written by talkscore batch --csv."),
+    max_abs_offset_ms: float = typer.Option(None, help="Keep |sync_scorer_offset_ms| <= this."),
+    minimum: list[str] = typer.Option(None, "--min", help="TASK=V: keep TASK >= V (repeatable)."),
+    maximum: list[str] = typer.Option(None, "--max", help="TASK=V: keep TASK <= V (repeatable)."),
+    verdicts: list[str] = typer.Option(
+        None, "--verdict", help="Keep this sync_verdict (repeatable: any of them)."
+    ),
+) -> None:
+    """Print the videos of a batch CSV whose ok rows pass every condition, one per line."""
+    from talkscore.batch.select import conditions, select_videos
+
+    selection = _run_library(
+        lambda: select_videos(
+            scores_csv, conditions(minimum or (), maximum or (), max_abs_offset_ms, verdicts or ())
+        ),
+        code=2,
+    )
+    for video in selection.videos:
+        typer.echo(video)
+    err_console.print(selection.summary(), markup=False, soft_wrap=True, highlight=False)
 
 
 def _set_threads(training: bool = False) -> None:

@@ -73,8 +73,8 @@ def probe(path: str | Path) -> VideoInfo:
     videos whose first frame cannot be decoded.
     """
     path = str(path)
-    with _open(path) as container:
-        video = _video_stream(container, path)
+    with open_media(path) as container:
+        video = video_stream(container, path)
         first = _first_frame(container, video, path)
         rotation = _clockwise_rotation(first.rotation)
         width, height = video.codec_context.width, video.codec_context.height
@@ -131,7 +131,7 @@ def read_audio(
     if sample_rate < 1:
         raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
     path = str(path)
-    with _open(path) as container:
+    with open_media(path) as container:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
@@ -156,7 +156,7 @@ def _positive(value: float, name: str) -> float:
 # --- opening and probing -------------------------------------------------------------------
 
 
-def _open(path: str) -> av.container.InputContainer:
+def open_media(path: str) -> av.container.InputContainer:
     """av.open with one clear DecodeError for every way a path can fail to be a media file."""
     file = Path(path)
     if not file.exists():
@@ -176,7 +176,7 @@ def _open(path: str) -> av.container.InputContainer:
         ) from exc
 
 
-def _video_stream(container: av.container.InputContainer, path: str) -> av.VideoStream:
+def video_stream(container: av.container.InputContainer, path: str) -> av.VideoStream:
     """The first real video stream (cover art in audio files does not count)."""
     for stream in container.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:
@@ -268,8 +268,8 @@ def _clockwise_rotation(counterclockwise: float) -> int:
 def _generate_frames(info: VideoInfo, fps: float, max_side: int | None) -> Iterator[Frame]:
     """Decode, resample onto the timeline and convert (the body of `iter_frames`)."""
     convert = _Converter(info.rotation, max_side)
-    with _open(info.path) as container:
-        stream = _video_stream(container, info.path)
+    with open_media(info.path) as container:
+        stream = video_stream(container, info.path)
         timed = _timed_frames(container, stream, info)
         for index, frame in _sample_and_hold(timed, info, fps):
             yield Frame(index=index, time=index / fps, image=convert(frame))

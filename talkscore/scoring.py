@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from talkscore import __version__, spans
+from talkscore.bands import band, interval
 from talkscore.checkpoint import (
     BUNDLED_MODELS,
     CheckpointError,
@@ -47,7 +48,7 @@ from talkscore.extraction import (
 from talkscore.models.calibration import load_calibration
 from talkscore.runtime import resolve_device
 from talkscore.samples import Sample, collate
-from talkscore.signals import measure_signals, real_reference
+from talkscore.signals import REALISM, measure_signals, real_reference
 from talkscore.sync.perception import offset_ceiling, sync_verdict
 from talkscore.sync.scorer import lag_summary, mean_curve
 from talkscore.timeline import Timeline
@@ -90,6 +91,16 @@ class VideoScore:
     # the checkpoint scores from the named signals (its calibration.json)
     explanations: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    @property
+    def bands(self) -> dict[str, str | None]:
+        """Task -> poor / fair / good / excellent (`talkscore.bands`), None where unscored."""
+        return {t: band(v, self.score_range) for t, v in self.scores.items()}
+
+    @property
+    def intervals(self) -> dict[str, tuple[float, float] | None]:
+        """Task -> the 95% interval, clipped to the scale; None where unscored."""
+        return {t: interval(v, self.std.get(t), self.score_range) for t, v in self.scores.items()}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "video": self.video,
@@ -98,6 +109,8 @@ class VideoScore:
             "score_range": list(self.score_range),
             "higher_is_better": self.higher_is_better,
             "scores": self.scores,
+            "bands": self.bands,
+            "intervals": {t: None if i is None else list(i) for t, i in self.intervals.items()},
             "std": self.std,
             "gates": self.gates,
             "diagnostics": self.diagnostics,
@@ -112,6 +125,7 @@ def summarise(features: VideoFeatures) -> dict[str, Any]:
     """The diagnostics a user reads beside the scores."""
     d = features.diagnostics
     learned = d.get("sync_scorer") or {}
+    signals = real_reference().describe(d["signals"]) if "signals" in d else None
     return {
         "duration_s": d["duration_s"],
         "video_duration_s": d["video"]["duration"],
@@ -127,7 +141,8 @@ def summarise(features: VideoFeatures) -> dict[str, Any]:
             learned.get("sync_scorer_offset_ms"), learned.get("sync_scorer_confidence")
         ).to_dict(),
         "dnsmos": d.get("dnsmos"),
-        "signals": real_reference().describe(d["signals"]) if "signals" in d else None,
+        "signals": signals,
+        "realism": None if signals is None else {n: signals[n] for n in REALISM},
         "backends": {"visual": features.settings["visual"], "audio": features.settings["audio"]},
     }
 

@@ -17,7 +17,7 @@ from talkscore import checkpoint
 from talkscore.checkpoint import DEFAULT_MODEL, CheckpointError, load_model, read_metadata
 from talkscore.extraction import ExtractionSettings
 from talkscore.scoring import Scorer
-from talkscore.signals import SIGNALS
+from talkscore.signals import REALISM, SIGNALS
 from talkscore.tasks import TASKS
 from talkscore.training.degradations import Clip, Variant, render_variant
 
@@ -87,6 +87,8 @@ def test_score_works_offline_without_a_model_option(clips_dir, face_model):
         s["real_percentile"] for s in signals.values() if s["real_percentile"] is not None
     ]
     assert len(percentiles) >= len(SIGNALS) - 2 and all(0 <= p <= 1 for p in percentiles)
+    realism = result["diagnostics"]["realism"]
+    assert set(realism) == set(REALISM) and realism["head_speed"] == signals["head_speed"]
 
 
 @pytest.mark.cuda

@@ -201,8 +201,9 @@ def test_score_command_gives_the_documented_json(run, clips_dir, face_model):
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {
-        "video", "model", "versions", "score_range", "higher_is_better", "scores", "std",
-        "gates", "diagnostics", "unscored", "warnings", "explanations", "timeline",
+        "video", "model", "versions", "score_range", "higher_is_better", "scores", "bands",
+        "intervals", "std", "gates", "diagnostics", "unscored", "warnings", "explanations",
+        "timeline",
     }  # fmt: skip
     assert report["explanations"] == {}  # a trained checkpoint without a calibration.json
     low, high = report["score_range"]  # the labels' scale, as the checkpoint learned it
@@ -212,6 +213,11 @@ def test_score_command_gives_the_documented_json(run, clips_dir, face_model):
         "lip_sync", "expression", "audio_quality", "cross_modal", "overall",
     }  # fmt: skip
     assert all(low <= v <= high for v in report["scores"].values())
+    for task, value in report["scores"].items():
+        lower, upper = report["intervals"][task]
+        assert low <= lower <= value <= upper <= high
+        assert report["bands"][task] in ("poor", "fair", "good", "excellent")
+    assert report["diagnostics"]["sync_verdict"]["verdict"] in ("in_sync", "uncertain")
     assert report["diagnostics"]["face_coverage"] > 0.9
     assert "sync_scorer_offset_ms" in report["diagnostics"]
     missing = CliRunner().invoke(app(), ["score", "nope.mp4", "--model", args[3]])

@@ -41,6 +41,7 @@ CSV_COLUMNS = (
     "error",
     *TASKS,
     *(f"{t}_std" for t in TASKS),
+    *(f"{t}_band" for t in TASKS),
     *DIAGNOSTIC_COLUMNS,
     "model",
 )
@@ -60,6 +61,7 @@ def csv_row(video: str, result: VideoScore | None, error: str | None) -> dict[st
     if result is not None:
         d = result.diagnostics
         row |= result.scores | {f"{t}_std": v for t, v in result.std.items()}
+        row |= {f"{t}_band": b for t, b in result.bands.items()}
         row |= {k: d.get(k) for k in DIAGNOSTIC_COLUMNS}
         row["sync_verdict"] = (d.get("sync_verdict") or {}).get("verdict")
         row["dnsmos_ovrl"] = (d.get("dnsmos") or {}).get("ovrl")
@@ -115,7 +117,7 @@ class _Output:
                 f"{self.csv_path} is not a CSV of this talkscore's batch (other columns); "
                 "write to another --csv"
             )
-        return {_original(row["video"]) for row in rows if row.get("video")}
+        return {original_path(row["video"]) for row in rows if row.get("video")}
 
     def write(self, video: str, result: VideoScore | None, error: str | None) -> None:
         try:
@@ -159,7 +161,7 @@ def _json_video(line: str) -> str | None:
         return None
 
 
-def _original(cell: str) -> str:
+def original_path(cell: str) -> str:
     """Undo `neutralise` on a video path read back from the CSV."""
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
 
@@ -230,7 +232,7 @@ def write_report_index(csv_path: str | Path, report_dir: str | Path) -> Path:
     with open(csv_path, newline="", encoding="utf-8") as file:
         for row in csv.DictReader(file):
             scores = {t: float(row[t]) if row[t] else None for t in TASKS}
-            rows.append({**row, **scores, "video": _original(row["video"])})
+            rows.append({**row, **scores, "video": original_path(row["video"])})
     return write_index(rows, TASKS, report_dir)
 
 

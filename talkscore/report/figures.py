@@ -65,9 +65,11 @@ def plot_scores(ax_scores, ax_gates, result: VideoScore) -> None:
         if value is None:
             ax_scores.text(1.05, row, "not scored", va="center", color="grey")
             continue
-        half = 1.96 * result.std[task]
+        low, high = result.intervals[task]
         ax_scores.barh(row, value - 1, left=1, color=COLOURS.get(task, "grey"), alpha=0.8)
-        ax_scores.errorbar(value, row, xerr=half, color="black", capsize=4)
+        ax_scores.errorbar(
+            value, row, xerr=[[value - low], [high - value]], color="black", capsize=4
+        )
         ax_scores.text(1.05, row, f"{value:.2f}", va="center", color="white", weight="bold")
     ax_scores.set(yticks=range(len(tasks)), yticklabels=tasks, xlim=(1, 5), title="scores (95%)")
     ax_scores.invert_yaxis()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,8 +22,8 @@ from talkscore import __version__
 from talkscore.decoding import iter_frames
 from talkscore.extraction import VideoFeatures
 from talkscore.files import atomic_write
-from talkscore.jsonable import jsonable
 from talkscore.report.figures import best_window, section_figures, summary_figure, worst_windows
+from talkscore.report.readable import diagnostic_rows, offset_text, score_cells
 from talkscore.scoring import Scorer, VideoScore, load_scorer
 from talkscore.signals import SIGNALS
 from talkscore.timeline import Timeline
@@ -99,6 +98,7 @@ def _page(result: VideoScore, figures: dict[str, bytes], thumbs: list[tuple]) ->
         parts.append(_worst_list(result.timeline))
     parts += [
         "<h2>Lip sync</h2>",
+        _sync_verdict(result),
         _figure(figures["sync"], "mouth opening, speech envelope and lag curves"),
         "<h2>Audio and face</h2>",
         _figure(figures["audio_face"], "DNSMOS per window and face coverage"),
@@ -112,7 +112,13 @@ def _page(result: VideoScore, figures: dict[str, bytes], thumbs: list[tuple]) ->
         ]
         parts.append("</div>")
     if result.diagnostics.get("signals"):
-        parts += ["<h2>Signals against real recordings</h2>", _signals_table(result)]
+        parts += [
+            "<h2>Signals against real recordings</h2>",
+            "<p>The dynamics THEval judges by their closeness to real recordings (lip, silent "
+            "lip, eyebrow and head motion, blinks) are also in <code>diagnostics.realism</code>."
+            "</p>",
+            _signals_table(result),
+        ]
     parts += ["<h2>Diagnostics</h2>", _diagnostics_table(result), "</body></html>"]
     return "\n".join(parts)
 
@@ -139,15 +145,24 @@ def _signals_table(result: VideoScore) -> str:
 
 
 def _scores_table(result: VideoScore) -> str:
-    rows = ["<table><tr><th>task</th><th>score</th><th>95% interval</th></tr>"]
-    for task, value in result.scores.items():
-        if value is None:
-            cells = f"<td>-</td><td>not scored: {html.escape(result.unscored[task])}</td>"
-        else:
-            half = 1.96 * result.std[task]
-            cells = f"<td>{value:.2f}</td><td>{value - half:.2f} .. {value + half:.2f}</td>"
+    rows = ["<table><tr><th>task</th><th>score</th><th>band</th><th>95% interval</th></tr>"]
+    for task in result.scores:
+        cells = "".join(f"<td>{html.escape(c)}</td>" for c in score_cells(result, task))
         rows.append(f"<tr><td>{task}</td>{cells}</tr>")
     return "".join(rows) + "</table>"
+
+
+def _sync_verdict(result: VideoScore) -> str:
+    verdict = result.diagnostics.get("sync_verdict")
+    if not verdict:
+        return ""
+    return (
+        f"<p>Audio-visual sync: <b>{verdict['verdict'].replace('_', ' ')}</b>, offset "
+        f"{html.escape(offset_text(verdict['offset_ms']))} (people notice audio leading by more "
+        "than 45 ms or lagging by more than 125 ms, and accept up to +90 / -185 ms: ITU-R "
+        "BT.1359; offsets measured with a confidence under "
+        f"{verdict['min_confidence']:g} are uncertain).</p>"
+    )
 
 
 def _worst_list(timeline: Sequence[dict[str, Any]]) -> str:
@@ -161,11 +176,8 @@ def _worst_list(timeline: Sequence[dict[str, Any]]) -> str:
 
 def _diagnostics_table(result: VideoScore) -> str:
     rows = ["<table>"]
-    for key, value in result.diagnostics.items():
-        text = json.dumps(jsonable(value))
-        rows.append(
-            f"<tr><td>{html.escape(key)}</td><td><code>{html.escape(text)}</code></td></tr>"
-        )
+    for name, text in diagnostic_rows(result.diagnostics):
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(text)}</td></tr>")
     return "".join(rows) + "</table>"
 
 

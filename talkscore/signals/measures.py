@@ -81,6 +81,17 @@ SIGNALS: dict[str, Signal] = {
     "blink_rate": Signal("blinks per minute (AU45)", "real", "expression"),
 }
 
+#: The dynamics THEval judges by their closeness to real recordings: `diagnostics.realism`
+REALISM: tuple[str, ...] = (
+    "lip_dynamics",
+    "silent_lip_motion",
+    "eyebrow_dynamics",
+    "head_speed",
+    "head_jitter",
+    "head_roam",
+    "blink_rate",
+)
+
 
 def measure_signals(features: VideoFeatures) -> dict[str, float]:
     """Every signal of `SIGNALS` for one video (NaN where it cannot be measured: no face, no
