@@ -20,9 +20,10 @@ logistic model over the oriented signals, `talkscore.models.calibration`) and, w
 network (ensemble and its three members). Both videos of a pair are compared on their common
 frames (their features cut to the shorter one) so that clip length cannot order them.
 Writes validation.json to the work folder ($TALKSCORE_WORK or ~/.cache/talkscore/validation) and
-prints the table in Markdown. With --ship, each dimension whose best calibration (by LOGO) is at
-least the network's LOGO agreement is fitted on every pair and written to the bundled model's
-calibration.json: the scorer then gives that task from the signals.
+prints the table in Markdown. With --ship, each dimension whose best calibration (by LOGO
+agreement, ties by LOGO cross-entropy) is at least the network's LOGO agreement is fitted on
+every pair, put on the score scale by the degradation labels (`label_scale`) and written to the
+bundled model's calibration.json: the scorer then gives that task from the signals.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+from talkscore.models.calibration import TaskCalibration
+from talkscore.training.degradations import CLEAN_LABEL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_default_model as recipe  # noqa: E402  (the shared data layout and the folds)
@@ -122,20 +127,28 @@ def folds(pairs: list, split: str) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def pooled(pairs: list, measured: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+def pooled(pairs: list, measured: list[tuple[np.ndarray, np.ndarray]], logits: bool) -> dict:
     """Agreement per dimension over the clear measured pairs, and the sources whose real slice
     is above all its generated versions (`real_on_top`): `measured` holds (pair indices,
-    margins) per fold."""
+    margins) per fold. Margins that are logits of preference (`logits`) also get their mean
+    cross-entropy against the vote shares of every measured pair (`cross_entropy`: lower is
+    better, 0.69 is a coin): it judges their size, which becomes score points."""
     totals: dict[str, list[float]] = {d: [] for d in DIMENSIONS}
+    entropy: dict[str, list[float]] = {d: [] for d in DIMENSIONS}
     above: dict[str, bool] = {}
     for indices, margins in measured:
         for i, m in zip(indices, margins, strict=True):
             p = pairs[i]
             if p.dimension == "real":
                 above[p.source] = above.get(p.source, True) and bool(m > 0)
-            elif clear(p):
+                continue
+            if clear(p):
                 totals[p.dimension].append(credit(p, m))
+            q = np.clip(1.0 / (1.0 + np.exp(-m)), 1e-6, 1 - 1e-6)
+            entropy[p.dimension].append(-(p.share_a * np.log(q) + (1 - p.share_a) * np.log(1 - q)))
     result = {d: round(float(np.mean(c)), 3) if c else None for d, c in totals.items()}
+    if logits:
+        result["cross_entropy"] = {d: round(float(np.mean(e)), 3) for d, e in entropy.items() if e}
     return result | ({"real_on_top": sum(above.values())} if above else {})
 
 
@@ -163,9 +176,9 @@ def generator_prior(pairs: list, fit: np.ndarray, measure: np.ndarray) -> np.nda
     return np.array(margins, float)
 
 
-def evaluate(pairs: list, split: str, margins_of) -> dict:
+def evaluate(pairs: list, split: str, margins_of, logits: bool = False) -> dict:
     """Pooled agreement of `margins_of(fit indices, measured indices)` over the folds."""
-    return pooled(pairs, [(m, margins_of(f, m)) for f, m in folds(pairs, split)])
+    return pooled(pairs, [(m, margins_of(f, m)) for f, m in folds(pairs, split)], logits)
 
 
 #: which signals each dimension's calibration reads: those of its task, or all of them
@@ -266,7 +279,7 @@ def main() -> None:
         for penalty in PENALTIES:
             margins_of = calibrated(pairs, x, penalty, subset)
             report["calibration"][f"{subset} signals, penalty {penalty:g}"] = {
-                split: evaluate(pairs, split, margins_of) for split in SPLIT_NAMES
+                split: evaluate(pairs, split, margins_of, logits=True) for split in SPLIT_NAMES
             }
     report["bundled in-sample"] = bundled_in_sample(pairs, features)
     (WORK / "validation.json").write_text(json.dumps(report, indent=1))
@@ -275,20 +288,55 @@ def main() -> None:
         ship(report, pairs, x)
 
 
-#: score points per logit of preference: of two videos one point apart, about 73% of people prefer
-#: the higher (a still head such as Wav2Lip's then scores about 2.3 on expression, real ones 4-4.6)
-POINTS_PER_LOGIT = 1.0
+def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]:
+    """(top, points per logit, videos) that put the calibrated logits on the score scale: a
+    least-squares fit (points per logit >= 0) to the degradation labels of the task on the
+    training recipe's degraded real clips, those clean and those of every degradation that
+    lowers the task (labels from talkscore.training.degradations, as the network learns them).
+    The preferences fix the order and the weights' ratios; the labels fix where a clean real
+    recording and a frozen face sit on 1..5."""
+    from talkscore.extraction import ExtractionSettings
+    from talkscore.signals import measure_signals, real_reference
+    from talkscore.tasks import TASKS
+    from talkscore.training.workflow import DataConfig, video_features
+
+    index = TASKS.index(task)
+    records = json.loads((NETWORK_WORK / "degraded.json").read_text())
+    lowering = {r["degradation"] for r in records if r["labels"][index] < CLEAN_LABEL - 1e-3}
+    chosen = [r for r in records if r["degradation"] in lowering | {"clean"}]
+    data = DataConfig(features=str(NETWORK_WORK / "features"), workers=1)
+    features = video_features([Path(r["video"]) for r in chosen], ExtractionSettings(), data, None)
+    unit = TaskCalibration(weights.weights, weights.scales, points_per_logit=1.0, top=0.0)
+    logits = np.array(
+        [
+            sum(
+                unit.contributions(
+                    measure_signals(features[Path(r["video"])]), real_reference()
+                ).values()
+            )
+            for r in chosen
+        ]
+    )
+    labels = np.array([r["labels"][index] for r in chosen])
+    slope = max(0.0, float(np.polyfit(logits, labels, 1)[0]))
+    top = float(np.mean(labels - slope * logits))
+    return top, slope, len(chosen)
 
 
 def chosen_calibrations(report: dict) -> dict[str, tuple[str, float]]:
     """Dimension -> (subset, penalty) of the calibration with the best LOGO agreement, for the
-    dimensions where it is at least the network ensemble's LOGO agreement (ties: the larger
-    penalty, then the task's own signals)."""
+    dimensions where it is at least the network ensemble's LOGO agreement (ties: the lower LOGO
+    cross-entropy, whose logits become score points, then the task's own signals)."""
     network = report["network"].get("generator", {}).get("ensemble", {})
     chosen = {}
     for dim in DIMENSIONS:
         options = [
-            (by_split["generator"][dim], float(name.split()[-1]), name.startswith("task"), name)
+            (
+                by_split["generator"][dim],
+                -by_split["generator"]["cross_entropy"][dim],
+                name.startswith("task"),
+                name,
+            )
             for name, by_split in report["calibration"].items()
         ]
         best, _, _, name = max(options)
@@ -302,11 +350,10 @@ def ship(report: dict, pairs: list, x: np.ndarray) -> None:
     """Fit each chosen calibration on every pair and write calibration.json beside the bundled
     model: those tasks are then scored from the named signals."""
     from talkscore.checkpoint import DEFAULT_MODEL
-    from talkscore.models.calibration import SignCalibration, TaskCalibration, save_calibration
+    from talkscore.models.calibration import SignCalibration, save_calibration
     from talkscore.signals import SIGNALS
-    from talkscore.training.degradations import CLEAN_LABEL
 
-    tasks = {}
+    tasks, scales = {}, {}
     chosen = chosen_calibrations(report)
     for dim, (subset, penalty) in chosen.items():
         task = DIMENSIONS[dim]
@@ -316,17 +363,25 @@ def ship(report: dict, pairs: list, x: np.ndarray) -> None:
         train = [i for i, p in enumerate(pairs) if p.dimension in dims]
         shares = np.array([pairs[i].share_a for i in train])
         fitted = SignCalibration.fit(x[np.ix_(train, keep)], shares, penalty)
-        tasks[task] = TaskCalibration(
+        weights = TaskCalibration(
             weights=dict(zip(names, fitted.weights.round(6).tolist(), strict=True)),
             scales=dict(zip(names, fitted.scales.round(6).tolist(), strict=True)),
-            points_per_logit=POINTS_PER_LOGIT,
+            points_per_logit=1.0,
             top=CLEAN_LABEL,
         )
+        top, slope, videos = label_scale(task, weights)
+        tasks[task] = replace(weights, points_per_logit=round(slope, 4), top=round(top, 4))
+        scales[task] = videos
     about = {
         "recipe": "examples/validate_default_model.py --ship",
         "about": "tasks scored from the named signals (talkscore.signals) instead of the network, "
-        "where the calibration's leave-one-generator-out agreement was at least the network's",
-        "chosen": {DIMENSIONS[d]: {"signals": s, "penalty": p} for d, (s, p) in chosen.items()},
+        "where the calibration's leave-one-generator-out agreement was at least the network's; "
+        "weights from the ADTH-QA preferences, the score scale (top, points_per_logit) from the "
+        "degradation labels of the training recipe's degraded real clips",
+        "chosen": {
+            DIMENSIONS[d]: {"signals": s, "penalty": p, "scale_videos": scales[DIMENSIONS[d]]}
+            for d, (s, p) in chosen.items()
+        },
     }
     save_calibration(DEFAULT_MODEL, tasks, about)
     print(f"calibration: {', '.join(tasks) or 'no task'} -> {DEFAULT_MODEL}")
@@ -367,6 +422,10 @@ def markdown(report: dict) -> list[str]:
                 for s, r in net.items()
             }
             row(f"network member {k}", member)
+    lines += ["", "| calibration: cross-entropy | " + head + " |", "|---" * (len(dims) + 1) + "|"]
+    for name, by_split in report["calibration"].items():
+        entropy = [by_split[s].get("cross_entropy", {}) for s in SPLIT_NAMES]
+        lines.append(f"| {name} | {' | '.join(cell([e.get(d) for e in entropy]) for d in dims)} |")
     return lines
 
 

@@ -141,7 +141,8 @@ def test_the_report_is_one_self_contained_page(report):
     for data in images:
         picture = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), 1)
         assert picture is not None and picture.std() > 5
-    assert "Worst windows" in page and "sync_scorer_offset_ms" in page and "model" in page
+    assert "Worst windows" in page and "offset (sync scorer)" in page and "model" in page
+    assert "Audio-visual sync: <b>" in page and "<th>band</th>" in page
 
 
 def test_the_png_page_has_every_panel(report):
