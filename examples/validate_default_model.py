@@ -127,7 +127,9 @@ def folds(pairs: list, split: str) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def pooled(pairs: list, measured: list[tuple[np.ndarray, np.ndarray]], logits: bool) -> dict:
+def pooled(
+    pairs: list, measured: list[tuple[np.ndarray, np.ndarray]], logits: bool = False
+) -> dict:
     """Agreement per dimension over the clear measured pairs, and the sources whose real slice
     is above all its generated versions (`real_on_top`): `measured` holds (pair indices,
     margins) per fold. Margins that are logits of preference (`logits`) also get their mean
