@@ -25,6 +25,7 @@ from talkscore.errors import TalkscoreError
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
 from talkscore.models import ModelConfig, ModelEnsemble, TalkingFaceQualityModel
+from talkscore.models.calibration import CALIBRATION_FILE
 from talkscore.paths import sha256_file
 from talkscore.reduction import Reducer
 from talkscore.runtime import resolve_device
@@ -34,7 +35,8 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "talkscore.json"
 REDUCER_FILE = "reducer.safetensors"
-CHECKPOINT_FILES = (WEIGHTS_FILE, METADATA_FILE, REDUCER_FILE)
+#: The files of a checkpoint folder; the calibration (tasks scored from the signals) is optional.
+CHECKPOINT_FILES = (WEIGHTS_FILE, METADATA_FILE, REDUCER_FILE, CALIBRATION_FILE)
 #: The bundled default model (built by examples/train_default_model.py; see its MODEL_CARD.md).
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
 #: Models that ship with talkscore, by name (a name wins over a folder of the same name).

@@ -181,3 +181,10 @@ def test_a_calibration_beside_a_checkpoint_scores_its_tasks_from_the_signals(
     assert after.scores["expression"] == pytest.approx(np.clip(4.6 + sum(points.values()), 1, 5))
     windows = [w["scores"]["expression"] for w in after.timeline]
     assert len(set(np.round(windows, 6))) > 1  # each window from its own frames' signals
+
+
+def test_a_packed_job_carries_the_calibration(face_model):
+    from talkscore.batch.scores import ScoreJob
+
+    packed = ScoreJob(face_model=str(face_model)).packed()
+    assert packed.files["calibration.json"] == (DEFAULT_MODEL / "calibration.json").read_bytes()
