@@ -739,10 +739,13 @@ def validation_section() -> list[str]:
             "## Tasks scored from the named signals",
             "Where the calibrated signals ordered the unseen generators' pairs at least as well",
             "as the network (LOGO above), the bundled model scores the task from them",
-            "(`calibration.json`; `explanations` in `score --json` gives each signal's points):",
+            "(`calibration.json`; `explanations` in `score --json` gives each signal's points).",
+            "The weights are fitted to the preferences; the scale (the score of a video whose",
+            "signals sit at the real recordings' median, and score points per logit of",
+            "preference) to the degradation labels of the degraded real clips:",
             "",
-            "| task | signal: weight (per scale) |",
-            "|---|---|",
+            "| task | signal: weight (per scale) | top | points per logit |",
+            "|---|---|---|---|",
         ]
         for task, entry in document["tasks"].items():
             weights = ", ".join(
@@ -750,7 +753,8 @@ def validation_section() -> list[str]:
                 for n, w in entry["weights"].items()
                 if w > 0
             )
-            lines.append(f"| {task} | {weights or 'none'} |")
+            scale = f"{entry['top']:.2f} | {entry['points_per_logit']:.3f}"
+            lines.append(f"| {task} | {weights or 'none'} | {scale} |")
     return lines + gap_lines(json.loads(path.read_text())) + ladder_lines()
 
 
