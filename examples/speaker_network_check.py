@@ -1,15 +1,18 @@
-"""Is LR-ASD's speaking score a lip signal that transfers? Measured on ADTH-QA's rated pairs.
+"""Is an active speaker network's speaking score a lip signal that transfers? Measured on
+ADTH-QA's rated pairs.
 
-    python examples/speaker_network_check.py [--weights PATH]
+    python examples/speaker_network_check.py [--network lr-asd|light-asd] [--weights PATH]
 
 LR-ASD (`talkscore.sync.lr_asd`, the authors' AVA weights from ../shared/models/lr_asd_ava.model)
-scores every ADTH-QA video frame by frame on face crops cut around MediaPipe's face boxes (the
-authors' S3FD detector is not available here; boxes smoothed as theirs), with the audio as it is
-and moved by -6, -3, +3 and +6 frames. Two readings per video, each compared on the common
-frames of a pair like every signal: the mean speaking logit at lag 0, and lag 0 minus the mean
-of the moved lags (how much the score depends on the timing). Prints the clear-pair agreement per
-dimension; nothing fitted, so it holds for an unseen generator as it does here. Logits are kept
-in the work folder ($TALKSCORE_WORK or ~/.cache/talkscore/speaker_network).
+or Light-ASD (`talkscore.sync.light_asd`, their TalkSet weights, light_asd_talkset.model) scores
+every ADTH-QA video frame by frame on face crops cut around MediaPipe's face boxes (the authors'
+S3FD detector is not available here; boxes smoothed as theirs), with the audio as it is and moved
+by -6, -3, +3 and +6 frames. Two readings per video, each compared on the common frames of a pair
+like every signal: the mean speaking logit at lag 0, and lag 0 minus the mean of the moved lags
+(how much the score depends on the timing). Prints the clear-pair agreement per dimension and
+the CPU seconds per second of video; nothing fitted, so it holds for an unseen generator as it
+does here. Logits are kept in the work folder ($TALKSCORE_WORK or
+~/.cache/talkscore/speaker_network), one sub-folder per network.
 """
 
 from __future__ import annotations
@@ -34,13 +37,13 @@ READINGS = {
 }
 
 
-def logits_of(video: Path, model, face_model: Path) -> np.ndarray:
-    """`[lags, T]` LR-ASD logits of one video (cached in the work folder)."""
+def logits_of(video: Path, model, face_model: Path, folder: Path) -> np.ndarray:
+    """`[lags, T]` speaking logits of one video (cached in `folder`)."""
     from talkscore.decoding import iter_frames, read_audio
     from talkscore.extractors.face import FaceTracker
     from talkscore.sync.lr_asd import face_crop, smooth_boxes, speaking_logits, speech_mfcc
 
-    cached = WORK / f"{video.stem}.npy"
+    cached = folder / f"{video.stem}.npy"
     if cached.is_file():
         return np.load(cached)
     frames, boxes = [], []
@@ -59,23 +62,34 @@ def main() -> None:
     import torch
 
     from talkscore.extractors.face import resolve_face_model
+    from talkscore.sync.light_asd import LightASD
     from talkscore.sync.lr_asd import LRASD
     from talkscore.training.datasets import CLEAR_MARGIN
 
+    networks = {
+        "lr-asd": (LRASD, "lr_asd_ava.model"),
+        "light-asd": (LightASD, "light_asd_talkset.model"),
+    }
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = recipe.DATA.parent / "models" / "lr_asd_ava.model"
-    parser.add_argument("--weights", type=Path, default=default)
+    parser.add_argument("--network", choices=list(networks), default="lr-asd")
+    parser.add_argument("--weights", type=Path, default=None)
     args = parser.parse_args()
-    WORK.mkdir(parents=True, exist_ok=True)
+    network, weights = networks[args.network]
+    folder = WORK / args.network
+    folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    model, face_model = LRASD.load(args.weights), resolve_face_model()
-    logits = {}
+    model = network.load(args.weights or recipe.DATA.parent / "models" / weights)
+    face_model = resolve_face_model()
+    logits, seconds, duration = {}, 0.0, 0.0
     for video in recipe.adth_videos():
         started = time.process_time()
-        logits[video] = logits_of(video, model, face_model)
-        print(
-            f"{video.name}: {logits[video].shape[1]} frames, {time.process_time() - started:.0f} s"
-        )
+        logits[video] = logits_of(video, model, face_model, folder)
+        spent = time.process_time() - started
+        print(f"{video.name}: {logits[video].shape[1]} frames, {spent:.0f} s")
+        if spent > 1:  # scored now, not read from the cache
+            seconds, duration = seconds + spent, duration + logits[video].shape[1] / 25.0
+    if duration:
+        print(f"{seconds / duration:.2f} CPU-s per second of video ({len(LAGS)} lags, crops, MFCC)")
     for name, reading in READINGS.items():
         agreement = {}
         for dim in recipe.DIMENSION_TASKS:

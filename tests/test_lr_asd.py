@@ -1,4 +1,5 @@
-"""LR-ASD: the network written to its authors' state dict, and their audio features."""
+"""LR-ASD and Light-ASD: the networks written to their authors' state dicts, and their audio
+features and face crops."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from talkscore.sync.light_asd import LightASD
 from talkscore.sync.lr_asd import (
     CROP_SIZE,
     LRASD,
@@ -18,8 +20,12 @@ from talkscore.sync.lr_asd import (
     speech_mfcc,
 )
 
-WEIGHTS = Path(os.environ.get("TALKSCORE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-WEIGHTS = WEIGHTS / "models" / "lr_asd_ava.model"
+MODELS = Path(os.environ.get("TALKSCORE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+MODELS = MODELS / "models"
+NETWORKS = [  # network, its published weights, its parameter count
+    (LRASD, MODELS / "lr_asd_ava.model", 837_156),
+    (LightASD, MODELS / "light_asd_talkset.model", 1_021_636),
+]
 
 
 def test_mfcc_match_the_authors_feature_library():
@@ -46,10 +52,14 @@ def test_face_crop_and_box_smoothing():
     assert np.array_equal(smooth_boxes(boxes), np.tile([10.0, 10.0, 50.0, 50.0], (30, 1)))
 
 
-@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"no LR-ASD weights at {WEIGHTS}")
-def test_the_published_weights_load_into_the_network_and_both_inputs_count():
-    model = LRASD.load(WEIGHTS)  # strict: every key and shape of the authors' state dict
-    assert sum(p.numel() for p in model.parameters()) == 837_156
+@pytest.mark.parametrize(("network", "weights", "parameters"), NETWORKS)
+def test_the_published_weights_load_into_the_network_and_both_inputs_count(
+    network, weights, parameters
+):
+    if not weights.is_file():
+        pytest.skip(f"no {network.__name__} weights at {weights}")
+    model = network.load(weights)  # strict: every key and shape of the authors' state dict
+    assert sum(p.numel() for p in model.parameters()) == parameters
     rng = np.random.default_rng(0)
     faces = rng.integers(0, 256, (20, CROP_SIZE, CROP_SIZE)).astype(np.uint8)
     mfcc = rng.normal(0, 5, (80, 13)).astype(np.float32)
@@ -61,4 +71,4 @@ def test_the_published_weights_load_into_the_network_and_both_inputs_count():
     again = speaking_logits(model, faces, mfcc, lags=(0,))
     np.testing.assert_array_equal(again[0], logits[0])
     with pytest.raises(RuntimeError):
-        torch.nn.Module.load_state_dict(model, {"model.fusion.bn.weight": torch.zeros(3)})
+        torch.nn.Module.load_state_dict(model, {"model.visualEncoder.x": torch.zeros(3)})

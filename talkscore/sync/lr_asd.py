@@ -219,9 +219,10 @@ def smooth_boxes(boxes: np.ndarray, kernel: int = 13) -> np.ndarray:
 
 
 def speaking_logits(
-    model: LRASD, faces: np.ndarray, mfcc: np.ndarray, lags: tuple[int, ...] = (0,)
+    model: nn.Module, faces: np.ndarray, mfcc: np.ndarray, lags: tuple[int, ...] = (0,)
 ) -> np.ndarray:
-    """`[lags, T]` per-frame speaking logits of `faces` `[T, 112, 112]` with the audio features
+    """`[lags, T]` per-frame speaking logits of `faces` `[T, 112, 112]` (`LRASD` or
+    `talkscore.sync.light_asd.LightASD`, which read the same inputs) with the audio features
     moved by each lag in frames (> 0: the audio heard later than the face moves; the MFCC rows
     rolled), over the frames both cover."""
     frames = min(len(faces), len(mfcc) // MFCC_PER_FRAME)

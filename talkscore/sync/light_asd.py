@@ -1,0 +1,137 @@
+"""Light-ASD, the lighter sibling of LR-ASD: is this face speaking this audio, frame by frame?
+
+Light-ASD (Liao et al., "A Light Weight Model for Active Speaker Detection", CVPR 2023; MIT
+licence, about 1.0 M parameters; weights fine-tuned on TalkSet, `light_asd_talkset.model`) reads
+the same inputs as LR-ASD (`talkscore.sync.lr_asd`: 25 fps gray 112 x 112 face crops, 13 MFCC
+per 10 ms, prepared by the helpers there, and `speaking_logits` runs either network). Each encoder
+block sums a 3-wide and a 5-wide branch (spatial or spectral, then temporal convolution); the
+audio and visual embeddings are added and read by a forward and a backward GRU. The layers are
+written to load its authors' state dict as published, opened with
+`torch.load(weights_only=True)` (tensors only) by path: it is a measured candidate, not in the
+scoring path. Its clip mean judges how speech-like the mouth moves rather than when: it scores a
+clip with another clip's speech almost as high as with its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class _Block(nn.Module):
+    """A 3-wide and a 5-wide branch (across, then along time) summed, then a 1 x 1 mix."""
+
+    def __init__(self, dims: int, c_in: int, c_out: int, down: bool = False) -> None:
+        super().__init__()
+        conv, norm = (nn.Conv3d, nn.BatchNorm3d) if dims == 3 else (nn.Conv2d, nn.BatchNorm2d)
+        across = "s" if dims == 3 else "m"  # spatial (video) or spectral (MFCC) axis first
+
+        def kernel(size: int, temporal: bool) -> tuple:
+            if dims == 3:  # (time, height, width)
+                return (size, 1, 1) if temporal else (1, size, size)
+            return (1, size) if temporal else (size, 1)  # (mfcc, time)
+
+        def layer(a: int, b: int, size: int, temporal: bool) -> nn.Module:
+            k = kernel(size, temporal)
+            stride = (1, 2, 2) if down and not temporal else 1
+            return conv(a, b, k, stride=stride, padding=tuple(s // 2 for s in k), bias=False)
+
+        self._branches = []
+        for size in (3, 5):
+            names = (f"{across}_{size}", f"bn_{across}_{size}", f"t_{size}", f"bn_t_{size}")
+            self.add_module(names[0], layer(c_in, c_out, size, False))
+            self.add_module(names[1], norm(c_out, momentum=0.01, eps=0.001))
+            self.add_module(names[2], layer(c_out, c_out, size, True))
+            self.add_module(names[3], norm(c_out, momentum=0.01, eps=0.001))
+            self._branches.append(names)
+        self.last = conv(c_out, c_out, (1,) * dims, bias=False)
+        self.bn_last = norm(c_out, momentum=0.01, eps=0.001)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total = 0
+        for first, first_norm, second, second_norm in self._branches:
+            y = torch.relu(getattr(self, first_norm)(getattr(self, first)(x)))
+            total = total + torch.relu(getattr(self, second_norm)(getattr(self, second)(y)))
+        return torch.relu(self.bn_last(self.last(total)))
+
+
+class _VisualEncoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block1 = _Block(3, 1, 32, down=True)
+        self.block2 = _Block(3, 32, 64)
+        self.block3 = _Block(3, 64, 128)
+        self.pool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`[B, T, 112, 112]` gray levels -> `[B, T, 128]`."""
+        x = ((x / 255 - 0.4161) / 0.1688).unsqueeze(1)
+        x = self.block3(self.pool(self.block2(self.pool(self.block1(x)))))
+        return x.amax(dim=(3, 4)).transpose(1, 2)
+
+
+class _AudioEncoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block1 = _Block(2, 1, 32)
+        self.block2 = _Block(2, 32, 64)
+        self.block3 = _Block(2, 64, 128)
+        self.pool = nn.MaxPool2d((1, 3), stride=(1, 2), padding=(0, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`[B, 4T, 13]` MFCC -> `[B, T, 128]`."""
+        x = x.unsqueeze(1).transpose(2, 3)
+        x = self.block3(self.pool(self.block2(self.pool(self.block1(x)))))
+        return x.mean(dim=2).transpose(1, 2)
+
+
+class _Detector(nn.Module):
+    """A GRU forward, then one backward over its output, each followed by GELU."""
+
+    def __init__(self, channels: int = 128) -> None:
+        super().__init__()
+        self.gru_forward = nn.GRU(channels, channels, batch_first=True)
+        self.gru_backward = nn.GRU(channels, channels, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.gelu(self.gru_forward(x)[0])
+        x = torch.flip(self.gru_backward(torch.flip(x, dims=[1]))[0], dims=[1])
+        return nn.functional.gelu(x)
+
+
+class _Backbone(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.visualEncoder = _VisualEncoder()  # noqa: N815 (the authors' state dict keys)
+        self.audioEncoder = _AudioEncoder()  # noqa: N815
+        self.GRU = _Detector()
+
+
+class _Head(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.FC = nn.Linear(128, 2)  # noqa: N815
+
+
+class LightASD(nn.Module):
+    """The network; `forward(mfcc [B, 4T, 13], faces [B, T, 112, 112])` -> logits `[B, T]`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = _Backbone()
+        self.lossAV = _Head()  # noqa: N815
+        self.lossV = _Head()  # noqa: N815 (the visual-only head: loaded, not used)
+
+    def forward(self, mfcc: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        fused = self.model.audioEncoder(mfcc) + self.model.visualEncoder(faces)
+        return self.lossAV.FC(self.model.GRU(fused))[..., 1]
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> LightASD:
+        """The published weights (a state dict of tensors only), in eval mode on `device`."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = cls()
+        model.load_state_dict(state)
+        return model.eval().to(device)
