@@ -14,10 +14,10 @@ clip with another clip's speech almost as high as with its own.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
+
+from talkscore.sync.lr_asd import AudioEncoder, SpeakerNetwork, VisualEncoder
 
 
 class _Block(nn.Module):
@@ -57,36 +57,6 @@ class _Block(nn.Module):
         return torch.relu(self.bn_last(self.last(total)))
 
 
-class _VisualEncoder(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.block1 = _Block(3, 1, 32, down=True)
-        self.block2 = _Block(3, 32, 64)
-        self.block3 = _Block(3, 64, 128)
-        self.pool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B, T, 112, 112]` gray levels -> `[B, T, 128]`."""
-        x = ((x / 255 - 0.4161) / 0.1688).unsqueeze(1)
-        x = self.block3(self.pool(self.block2(self.pool(self.block1(x)))))
-        return x.amax(dim=(3, 4)).transpose(1, 2)
-
-
-class _AudioEncoder(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.block1 = _Block(2, 1, 32)
-        self.block2 = _Block(2, 32, 64)
-        self.block3 = _Block(2, 64, 128)
-        self.pool = nn.MaxPool2d((1, 3), stride=(1, 2), padding=(0, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B, 4T, 13]` MFCC -> `[B, T, 128]`."""
-        x = x.unsqueeze(1).transpose(2, 3)
-        x = self.block3(self.pool(self.block2(self.pool(self.block1(x)))))
-        return x.mean(dim=2).transpose(1, 2)
-
-
 class _Detector(nn.Module):
     """A GRU forward, then one backward over its output, each followed by GELU."""
 
@@ -104,34 +74,17 @@ class _Detector(nn.Module):
 class _Backbone(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.visualEncoder = _VisualEncoder()  # noqa: N815 (the authors' state dict keys)
-        self.audioEncoder = _AudioEncoder()  # noqa: N815
+        self.visualEncoder = VisualEncoder(_Block)  # noqa: N815 (the authors' state dict keys)
+        self.audioEncoder = AudioEncoder(_Block)  # noqa: N815
         self.GRU = _Detector()
 
-
-class _Head(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.FC = nn.Linear(128, 2)  # noqa: N815
-
-
-class LightASD(nn.Module):
-    """The network; `forward(mfcc [B, 4T, 13], faces [B, T, 112, 112])` -> logits `[B, T]`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.model = _Backbone()
-        self.lossAV = _Head()  # noqa: N815
-        self.lossV = _Head()  # noqa: N815 (the visual-only head: loaded, not used)
-
     def forward(self, mfcc: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-        fused = self.model.audioEncoder(mfcc) + self.model.visualEncoder(faces)
-        return self.lossAV.FC(self.model.GRU(fused))[..., 1]
+        """`[B, T, 128]` features of both inputs, added and read by the GRUs."""
+        return self.GRU(self.audioEncoder(mfcc) + self.visualEncoder(faces))
 
-    @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> LightASD:
-        """The published weights (a state dict of tensors only), in eval mode on `device`."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model = cls()
-        model.load_state_dict(state)
-        return model.eval().to(device)
+
+class LightASD(SpeakerNetwork):
+    """Light-ASD: the audio and face features added, then a forward and a backward GRU."""
+
+    def __init__(self) -> None:
+        super().__init__(_Backbone())

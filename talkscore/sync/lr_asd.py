@@ -75,12 +75,14 @@ class _Block(nn.Module):
         return x
 
 
-class _VisualEncoder(nn.Module):
-    def __init__(self) -> None:
+class VisualEncoder(nn.Module):
+    """Three blocks of `block(dims, c_in, c_out, down)` (LR-ASD's, or Light-ASD's), pooled."""
+
+    def __init__(self, block: type[nn.Module] = _Block) -> None:
         super().__init__()
-        self.block1 = _Block(3, 1, 32, down=True)
-        self.block2 = _Block(3, 32, 64)
-        self.block3 = _Block(3, 64, 128)
+        self.block1 = block(3, 1, 32, down=True)
+        self.block2 = block(3, 32, 64)
+        self.block3 = block(3, 64, 128)
         self.pool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,12 +92,14 @@ class _VisualEncoder(nn.Module):
         return x.amax(dim=(3, 4)).transpose(1, 2)
 
 
-class _AudioEncoder(nn.Module):
-    def __init__(self) -> None:
+class AudioEncoder(nn.Module):
+    """Three blocks of `block(dims, c_in, c_out)` over the MFCC, pooled along time."""
+
+    def __init__(self, block: type[nn.Module] = _Block) -> None:
         super().__init__()
-        self.block1 = _Block(2, 1, 32)
-        self.block2 = _Block(2, 32, 64)
-        self.block3 = _Block(2, 64, 128)
+        self.block1 = block(2, 1, 32)
+        self.block2 = block(2, 32, 64)
+        self.block3 = block(2, 64, 128)
         self.pool = nn.MaxPool2d((1, 3), stride=(1, 2), padding=(0, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,40 +125,53 @@ class _Detector(nn.Module):
 class _Backbone(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.visualEncoder = _VisualEncoder()  # noqa: N815 (the authors' state dict keys)
-        self.audioEncoder = _AudioEncoder()  # noqa: N815
+        self.visualEncoder = VisualEncoder()  # noqa: N815 (the authors' state dict keys)
+        self.audioEncoder = AudioEncoder()  # noqa: N815
         self.fusion = _Fusion(256)
         self.detector = _Detector(256)
 
+    def forward(self, mfcc: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        """`[B, T, 128]` features of both inputs, fused by channel attention and the GRUs."""
+        fused = self.fusion(self.audioEncoder(mfcc), self.visualEncoder(faces))
+        return self.detector(fused)
 
-class _Head(nn.Module):
+
+class Head(nn.Module):
+    """The authors' classifier: speaking / not speaking from 128 channels."""
+
     def __init__(self) -> None:
         super().__init__()
         self.FC = nn.Linear(128, 2)  # noqa: N815
 
 
-class LRASD(nn.Module):
-    """The network; `forward(mfcc [B, 4T, 13], faces [B, T, 112, 112])` -> logits `[B, T]`."""
+class SpeakerNetwork(nn.Module):
+    """An active speaker network laid out as its authors saved it: `model` (the backbone),
+    `lossAV` (its audio-visual head) and `lossV` (the visual-only head: loaded, not used);
+    `forward(mfcc [B, 4T, 13], faces [B, T, 112, 112])` -> speaking logits `[B, T]`."""
 
-    def __init__(self) -> None:
+    def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
-        self.model = _Backbone()
-        self.lossAV = _Head()  # noqa: N815
-        self.lossV = _Head()  # noqa: N815 (the visual-only head: loaded, not used)
+        self.model = backbone
+        self.lossAV = Head()  # noqa: N815 (the authors' state dict keys)
+        self.lossV = Head()  # noqa: N815
 
     def forward(self, mfcc: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-        audio = self.model.audioEncoder(mfcc)
-        visual = self.model.visualEncoder(faces)
-        fused = self.model.detector(self.model.fusion(audio, visual))
-        return self.lossAV.FC(fused)[..., 1]
+        return self.lossAV.FC(self.model(mfcc, faces))[..., 1]
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> LRASD:
-        """The published weights (a state dict of tensors only), in eval mode on `device`."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SpeakerNetwork:
+        """The published weights (a state dict of tensors only, opened with
+        `weights_only=True`; every key and shape must match), in eval mode on `device`."""
         model = cls()
-        model.load_state_dict(state)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return model.eval().to(device)
+
+
+class LRASD(SpeakerNetwork):
+    """LR-ASD: channel attention over the audio and face features, then two small GRUs."""
+
+    def __init__(self) -> None:
+        super().__init__(_Backbone())
 
 
 def speech_mfcc(audio: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
@@ -219,7 +236,7 @@ def smooth_boxes(boxes: np.ndarray, kernel: int = 13) -> np.ndarray:
 
 
 def speaking_logits(
-    model: nn.Module, faces: np.ndarray, mfcc: np.ndarray, lags: tuple[int, ...] = (0,)
+    model: SpeakerNetwork, faces: np.ndarray, mfcc: np.ndarray, lags: tuple[int, ...] = (0,)
 ) -> np.ndarray:
     """`[lags, T]` per-frame speaking logits of `faces` `[T, 112, 112]` (`LRASD` or
     `talkscore.sync.light_asd.LightASD`, which read the same inputs) with the audio features
