@@ -3,6 +3,7 @@
     python examples/train_default_model.py            # all stages, about 1.75 hours on two cores
     python examples/train_default_model.py --stage loso   # only the leave-one-source-out table
     python examples/train_default_model.py --stage logo   # leave-one-generator-out (not in "all")
+    python examples/train_default_model.py --stage label-only  # no ADTH-QA (not in "all")
 
 Stages (each reuses what the previous ones left in the work folder, $TALKSCORE_WORK or
 ~/.cache/talkscore/default_model):
@@ -15,6 +16,8 @@ Stages (each reuses what the previous ones left in the work folder, $TALKSCORE_W
    preferences, measure agreement on that source's clear pairs, rotate).
    logo: the same, leaving one generator out instead (its videos and every pair involving it);
    each fold scores the pairs that involve its generator (written to generator.json).
+   label-only: the ensemble trained on the shared clips' labels alone, never on ADTH-QA (written
+   to label_only/ in the work folder): the network under a calibration learned from the people.
 4. ship: train on all of it; write the checkpoint and MODEL_CARD.md beside it (with the tables
    of examples/validate_default_model.py where it has run; `--stage card` rewrites the card).
 The model is an ensemble of MEMBER_SEEDS networks (one training seed each), trained `--workers` at
@@ -219,6 +222,15 @@ def left_out(video: Path, leave_out: str | None) -> bool:
     return leave_out is not None and leave_out in (adth_source(video), adth_generator(video))
 
 
+def clip_rows(records, features, maps) -> list:
+    """(video, labels) of the shared clips: the degraded real clips (their degradation labels)
+    and the generated clips (labels from their signals); nothing of ADTH-QA."""
+    rows = [
+        (Path(r["video"]), np.array(r["labels"], np.float32)) for r in records if not r["held_out"]
+    ]
+    return rows + [(v, signal_labels(features[v], maps)) for v in generated_clips()]
+
+
 def labelled_videos(records, features, maps, leave_out: str | None = None) -> list:
     """(video, labels) for training: degraded real clips, signal-labelled generated clips,
     ADTH-QA's real slices (clean) and generated videos (signals on the tasks people did not
@@ -228,10 +240,7 @@ def labelled_videos(records, features, maps, leave_out: str | None = None) -> li
     from talkscore.training.degradations import CLEAN_LABEL
 
     judged = [TASKS.index(task) for task in DIMENSION_TASKS.values()]
-    rows = [
-        (Path(r["video"]), np.array(r["labels"], np.float32)) for r in records if not r["held_out"]
-    ]
-    rows += [(v, signal_labels(features[v], maps)) for v in generated_clips()]
+    rows = clip_rows(records, features, maps)
     for video in adth_videos():
         if left_out(video, leave_out):
             continue
@@ -546,27 +555,31 @@ def held_out_checks(model, reducer, records, features) -> dict:
     return checks
 
 
-def ship(records, features, loso_report: dict, workers: int) -> None:
-    """Train the ensemble on everything, check it on the held-out clips, write the checkpoint
-    and model card."""
-    from talkscore.checkpoint import DEFAULT_MODEL, save_checkpoint
+def build(records, features, workers: int, learn_preferences: bool = True) -> tuple:
+    """Train the ensemble on everything, check it on the held-out clips: (model, reducer,
+    metadata). Without `learn_preferences` the network never sees ADTH-QA (neither its videos
+    nor its preferences): it learns from the shared clips' labels alone, so every ADTH-QA pair
+    is held out from it and a small calibration can learn from the people instead."""
     from talkscore.extraction import ExtractionSettings
     from talkscore.models import ModelEnsemble
 
     maps = fit_signal_maps(records, features)
-    rows = labelled_videos(records, features, maps)
-    pairs = preferences() + real_over_generated()
+    if learn_preferences:
+        rows = labelled_videos(records, features, maps)
+        pairs = preferences() + real_over_generated()
+    else:
+        rows, pairs = clip_rows(records, features, maps), []
     reducer, samples, ranking = training_set(rows, pairs, features)
     fitted = fit_members([(samples, ranking, seed) for seed in MEMBER_SEEDS], workers)
     model = ModelEnsemble([member for member, _loss in fitted])
-    checks = held_out_checks(model, reducer, records, features)
     metadata = {
         "extraction": ExtractionSettings().key(),
         "reduction": {"explained_variance": reducer.explained_variance()},
         "data": {
             "recipe": "examples/train_default_model.py",
             "labelled_videos": len(rows),
-            "preference_pairs": len(preferences()),
+            "preference_pairs": len(preferences()) if learn_preferences else 0,
+            "learns_preferences": learn_preferences,
             "held_out_clips": list(HELD_OUT),
         },
         "training": {
@@ -575,12 +588,24 @@ def ship(records, features, loso_report: dict, workers: int) -> None:
             "final_loss": [loss for _member, loss in fitted],
         },
         "signal_maps": maps,
-        "leave_one_source_out": loso_report,
-        "held_out_checks": checks,
+        "held_out_checks": held_out_checks(model, reducer, records, features),
     }
+    return model, reducer, metadata
+
+
+#: where `--stage label-only` writes the network trained without ADTH-QA
+LABEL_ONLY = WORK / "label_only"
+
+
+def ship(records, features, loso_report: dict, workers: int) -> None:
+    """Train the ensemble on everything, write the checkpoint and model card."""
+    from talkscore.checkpoint import DEFAULT_MODEL, save_checkpoint
+
+    model, reducer, metadata = build(records, features, workers)
+    metadata["leave_one_source_out"] = loso_report
     save_checkpoint(DEFAULT_MODEL, model, metadata, reducer)
     write_model_card(DEFAULT_MODEL / "MODEL_CARD.md", metadata, len(records))
-    print(json.dumps(checks, indent=1))
+    print(json.dumps(metadata["held_out_checks"], indent=1))
 
 
 def write_model_card(path: Path, meta: dict, rendered: int) -> None:
@@ -818,7 +843,7 @@ def ladder_lines() -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    stages = ("all", "render", "features", "loso", "logo", "ship", "card")
+    stages = ("all", "render", "features", "loso", "logo", "label-only", "ship", "card")
     parser.add_argument("--stage", choices=stages)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -839,6 +864,13 @@ def main() -> None:
     features = all_features(records, args.workers)
     if stage == "logo":
         cross_validate(records, features, "generator", args.workers)
+        return
+    if stage == "label-only":
+        from talkscore.checkpoint import save_checkpoint
+
+        model, reducer, metadata = build(records, features, args.workers, learn_preferences=False)
+        save_checkpoint(LABEL_ONLY, model, metadata, reducer)
+        print(json.dumps(metadata["held_out_checks"], indent=1))
         return
     if stage in ("all", "loso"):
         report = cross_validate(records, features, "source", args.workers)

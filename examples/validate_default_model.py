@@ -183,29 +183,75 @@ def evaluate(pairs: list, split: str, margins_of, logits: bool = False) -> dict:
     return pooled(pairs, [(m, margins_of(f, m)) for f, m in folds(pairs, split)], logits)
 
 
-#: which signals each dimension's calibration reads: those of its task, or all of them
-SUBSETS = ("task", "all")
+#: what each dimension's calibration reads: the signals of its task, all signals, or the task
+#: signals and the label-only network's score of the task (`NETWORK_INPUT`)
+SUBSETS = ("task", "all", "task+network")
 
 
-def calibrated(pairs: list, x: np.ndarray, penalty: float, subset: str):
-    """`margins_of` for the calibration, fitted per dimension on the fitting pairs' vote shares
-    (render also on the real-over-generated pairs: real recordings sit at the top)."""
-    from talkscore.models.calibration import SignCalibration
+def inputs(subset: str, task: str) -> list[str]:
+    """The input names a calibration of `task` over `subset` reads."""
+    from talkscore.models.calibration import NETWORK_INPUT
     from talkscore.signals import SIGNALS
+
+    names = [n for n, s in SIGNALS.items() if subset == "all" or s.task == task]
+    return [*names, NETWORK_INPUT] if subset.endswith("+network") else names
+
+
+def design(x: np.ndarray, network: np.ndarray | None, names: list[str], task: str) -> np.ndarray:
+    """`[pairs, names]` inputs of a calibration: the oriented signal differences `x` and, for
+    `NETWORK_INPUT`, the network's `task` score difference (`network` `[pairs, tasks]`)."""
+    from talkscore.models.calibration import NETWORK_INPUT
+    from talkscore.signals import SIGNALS
+    from talkscore.tasks import TASKS
+
+    columns = [
+        network[:, TASKS.index(task)] if n == NETWORK_INPUT else x[:, list(SIGNALS).index(n)]
+        for n in names
+    ]
+    return np.stack(columns, axis=1)
+
+
+def fitting_dimensions(dim: str) -> tuple[str, ...]:
+    """The pair dimensions a calibration of `dim` is fitted on (render also on the
+    real-over-generated pairs: real recordings sit at the top)."""
+    return (dim, "real") if dim == "render" else (dim,)
+
+
+def calibrated(pairs: list, x: np.ndarray, network: np.ndarray | None, penalty: float, subset: str):
+    """`margins_of` for the calibration, fitted per dimension on the fitting pairs' vote shares."""
+    from talkscore.models.calibration import SignCalibration
 
     def margins_of(fit: np.ndarray, measure: np.ndarray) -> np.ndarray:
         out = np.zeros(len(measure))
         for dim, task in DIMENSIONS.items():
-            dims = (dim, "real") if dim == "render" else (dim,)
-            keep = [k for k, s in enumerate(SIGNALS.values()) if subset == "all" or s.task == task]
+            dims = fitting_dimensions(dim)
+            z = design(x, network, inputs(subset, task), task)
             train = [i for i in fit if pairs[i].dimension in dims]
             shares = np.array([pairs[i].share_a for i in train])
-            model = SignCalibration.fit(x[np.ix_(train, keep)], shares, penalty)
+            model = SignCalibration.fit(z[train], shares, penalty)
             rows = [k for k, i in enumerate(measure) if pairs[i].dimension in dims]
-            out[rows] = model.margin(x[np.ix_(measure[rows], keep)])
+            out[rows] = model.margin(z[measure[rows]])
         return out
 
     return margins_of
+
+
+def network_differences(pairs: list, features: dict, folder: Path) -> np.ndarray:
+    """`[pairs, tasks]` the checkpoint's score of video A minus B, both cut to their common
+    frames (as the signals are)."""
+    import talkscore
+    from talkscore.tasks import TASKS
+
+    scorer = talkscore.load_scorer(folder)
+    rows = []
+    for p in pairs:
+        frames = min(features[p.video_a].num_frames, features[p.video_b].num_frames)
+        a, b = (
+            scorer.score_features(features[v].cut(0, frames), v.name).scores
+            for v in (p.video_a, p.video_b)
+        )
+        rows.append([a[t] - b[t] for t in TASKS])
+    return np.array(rows, float)
 
 
 SPLIT_NAMES = ("in-sample", "source", "generator")
@@ -277,9 +323,18 @@ def main() -> None:
     )
     for split in SPLIT_NAMES:
         report["prior"][split] = evaluate(pairs, split, lambda f, m: generator_prior(pairs, f, m))
-    for subset in SUBSETS:
+    network = None
+    if (recipe.LABEL_ONLY / "model.safetensors").is_file():
+        from talkscore.tasks import TASKS
+
+        network = network_differences(pairs, features, recipe.LABEL_ONLY)
+        columns = np.array([TASKS.index(p.task) for p in pairs])
+        report["label-only network"] = evaluate(
+            pairs, "in-sample", lambda f, m: network[m, columns[m]]
+        )
+    for subset in SUBSETS if network is not None else SUBSETS[:-1]:
         for penalty in PENALTIES:
-            margins_of = calibrated(pairs, x, penalty, subset)
+            margins_of = calibrated(pairs, x, network, penalty, subset)
             report["calibration"][f"{subset} signals, penalty {penalty:g}"] = {
                 split: evaluate(pairs, split, margins_of, logits=True) for split in SPLIT_NAMES
             }
@@ -287,7 +342,7 @@ def main() -> None:
     (WORK / "validation.json").write_text(json.dumps(report, indent=1))
     print("\n".join(markdown(report)))
     if args.ship:
-        ship(report, pairs, x)
+        ship(report, pairs, x, network)
 
 
 def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]:
@@ -297,7 +352,9 @@ def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]
     lowers the task (labels from talkscore.training.degradations, as the network learns them).
     The preferences fix the order and the weights' ratios; the labels fix where a clean real
     recording and a frozen face sit on 1..5."""
+    import talkscore
     from talkscore.extraction import ExtractionSettings
+    from talkscore.models.calibration import NETWORK_INPUT
     from talkscore.signals import measure_signals, real_reference
     from talkscore.tasks import TASKS
     from talkscore.training.workflow import DataConfig, video_features
@@ -309,16 +366,15 @@ def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]
     data = DataConfig(features=str(NETWORK_WORK / "features"), workers=1)
     features = video_features([Path(r["video"]) for r in chosen], ExtractionSettings(), data, None)
     unit = TaskCalibration(weights.weights, weights.scales, points_per_logit=1.0, top=0.0)
-    logits = np.array(
-        [
-            sum(
-                unit.contributions(
-                    measure_signals(features[Path(r["video"])]), real_reference()
-                ).values()
-            )
-            for r in chosen
-        ]
-    )
+    scorer = talkscore.load_scorer(recipe.LABEL_ONLY) if NETWORK_INPUT in weights.weights else None
+
+    def logit(video: Path) -> float:
+        values = measure_signals(features[video])
+        if scorer is not None:
+            values[NETWORK_INPUT] = scorer.score_features(features[video], video.name).scores[task]
+        return sum(unit.contributions(values, real_reference()).values())
+
+    logits = np.array([logit(Path(r["video"])) for r in chosen])
     labels = np.array([r["labels"][index] for r in chosen])
     slope = max(0.0, float(np.polyfit(logits, labels, 1)[0]))
     top = float(np.mean(labels - slope * logits))
@@ -348,23 +404,20 @@ def chosen_calibrations(report: dict) -> dict[str, tuple[str, float]]:
     return chosen
 
 
-def ship(report: dict, pairs: list, x: np.ndarray) -> None:
+def ship(report: dict, pairs: list, x: np.ndarray, network: np.ndarray | None) -> None:
     """Fit each chosen calibration on every pair and write calibration.json beside the bundled
     model: those tasks are then scored from the named signals."""
     from talkscore.checkpoint import DEFAULT_MODEL
     from talkscore.models.calibration import SignCalibration, save_calibration
-    from talkscore.signals import SIGNALS
 
     tasks, scales = {}, {}
     chosen = chosen_calibrations(report)
     for dim, (subset, penalty) in chosen.items():
         task = DIMENSIONS[dim]
-        dims = (dim, "real") if dim == "render" else (dim,)
-        names = [n for n, s in SIGNALS.items() if subset == "all" or s.task == task]
-        keep = [list(SIGNALS).index(n) for n in names]
-        train = [i for i, p in enumerate(pairs) if p.dimension in dims]
+        names = inputs(subset, task)
+        train = [i for i, p in enumerate(pairs) if p.dimension in fitting_dimensions(dim)]
         shares = np.array([pairs[i].share_a for i in train])
-        fitted = SignCalibration.fit(x[np.ix_(train, keep)], shares, penalty)
+        fitted = SignCalibration.fit(design(x, network, names, task)[train], shares, penalty)
         weights = TaskCalibration(
             weights=dict(zip(names, fitted.weights.round(6).tolist(), strict=True)),
             scales=dict(zip(names, fitted.scales.round(6).tolist(), strict=True)),
@@ -411,6 +464,11 @@ def markdown(report: dict) -> list[str]:
         dict.fromkeys(SPLIT_NAMES, report["frame count (a fingerprint)"]),
     )
     row("generator prior", report["prior"])
+    if "label-only network" in report:
+        row(
+            "label-only network (never saw ADTH-QA)",
+            dict.fromkeys(SPLIT_NAMES, report["label-only network"]),
+        )
     for name, by_split in report["calibration"].items():
         row(f"calibration, {name}", by_split)
     net = report["network"]

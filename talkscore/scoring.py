@@ -45,7 +45,7 @@ from talkscore.extraction import (
     Extractor,
     VideoFeatures,
 )
-from talkscore.models.calibration import load_calibration
+from talkscore.models.calibration import NETWORK_INPUT, load_calibration
 from talkscore.runtime import resolve_device
 from talkscore.samples import Sample, collate
 from talkscore.signals import REALISM, measure_signals, real_reference
@@ -301,10 +301,11 @@ class Scorer:
         signals = d.get("signals") or measure_signals(features)
         learned = d.get("sync_scorer") or {}
         offset = (learned.get("sync_scorer_offset_ms"), learned.get("sync_scorer_confidence"))
-        calibrated = self.calibrate((scores * weights).sum(axis=0), signals)
+        network = (scores * weights).sum(axis=0)
+        calibrated = self.calibrate(network, signals)
         capped = self.cap_lip_sync(calibrated, *offset)
         explanations = {
-            task: c.contributions(signals, real_reference())
+            task: c.contributions(self.calibration_inputs(task, network, signals), real_reference())
             for task, c in self.calibration.items()
             if task not in unscored
         }
@@ -329,12 +330,20 @@ class Scorer:
             explanations=explanations,
         )
 
-    def calibrate(self, scores: np.ndarray, signals: dict[str, float]) -> np.ndarray:
+    def calibration_inputs(
+        self, task: str, network: np.ndarray, signals: dict[str, float]
+    ) -> dict[str, float]:
+        """What `task`'s calibration reads: the named signals and the network's score of it."""
+        return {**signals, NETWORK_INPUT: float(network[self.model.config.tasks.index(task)])}
+
+    def calibrate(self, network: np.ndarray, signals: dict[str, float]) -> np.ndarray:
         """`[tasks]` network scores with the calibrated tasks' scores put in their place."""
-        out = np.array(scores, np.float64)
+        out = np.array(network, np.float64)
         for task, calibration in self.calibration.items():
-            index = self.model.config.tasks.index(task)
-            out[index] = calibration.score(signals, real_reference(), self.score_range)
+            inputs = self.calibration_inputs(task, network, signals)
+            out[self.model.config.tasks.index(task)] = calibration.score(
+                inputs, real_reference(), self.score_range
+            )
         return out
 
     def cap_lip_sync(

@@ -148,7 +148,7 @@ def test_a_gross_offset_reads_as_gross_and_says_why(held_out_scores):
 def test_a_calibration_beside_a_checkpoint_scores_its_tasks_from_the_signals(
     clips_dir, face_model, tmp_path
 ):
-    from talkscore.models.calibration import TaskCalibration, save_calibration
+    from talkscore.models.calibration import NETWORK_INPUT, TaskCalibration, save_calibration
     from talkscore.signals import real_reference
     from talkscore.timeline import Timeline
 
@@ -160,18 +160,20 @@ def test_a_calibration_beside_a_checkpoint_scores_its_tasks_from_the_signals(
     features = plain.extract(video)
     before = plain.score_features(features, video.name)
     calibration = TaskCalibration(
-        weights={"head_speed": 1.0, "sync_offset_ms": 2.0},
-        scales={"head_speed": 5.0, "sync_offset_ms": 40.0},
+        weights={"head_speed": 1.0, "sync_offset_ms": 2.0, NETWORK_INPUT: 1.0},
+        scales={"head_speed": 5.0, "sync_offset_ms": 40.0, NETWORK_INPUT: 1.0},
         points_per_logit=0.5,
         top=4.6,
     )
     save_calibration(folder, {"expression": calibration}, {"recipe": "test"})
     calibrated = Scorer(folder, face_model=face_model)
     after = calibrated.score_features(features, video.name, Timeline(2.0, 1.0))
-    signals = features.diagnostics["signals"]
+    inputs = {**features.diagnostics["signals"], NETWORK_INPUT: before.scores["expression"]}
     assert after.scores["expression"] == pytest.approx(
-        calibration.score(signals, real_reference(), (1.0, 5.0))
+        calibration.score(inputs, real_reference(), (1.0, 5.0))
     )
+    network_points = after.explanations["expression"][NETWORK_INPUT]
+    assert network_points == pytest.approx(0.5 * (before.scores["expression"] - 4.6))
     assert after.scores["expression"] != pytest.approx(before.scores["expression"])
     assert {t: s for t, s in after.scores.items() if t != "expression"} == {
         t: s for t, s in before.scores.items() if t != "expression"

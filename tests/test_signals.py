@@ -157,7 +157,12 @@ def test_a_blurred_mouth_has_less_detail_than_a_sharp_one():
 
 
 def test_a_calibrated_task_scores_from_its_signals_against_real_recordings(tmp_path):
-    from talkscore.models.calibration import TaskCalibration, load_calibration, save_calibration
+    from talkscore.models.calibration import (
+        NETWORK_INPUT,
+        TaskCalibration,
+        load_calibration,
+        save_calibration,
+    )
 
     reference = RealReference.from_values([dict.fromkeys(SIGNALS, float(v)) for v in (1, 2, 3)])
     calibration = TaskCalibration(
@@ -174,6 +179,18 @@ def test_a_calibrated_task_scores_from_its_signals_against_real_recordings(tmp_p
     assert calibration.score(typical | {"sync_offset_ms": 100.0}, reference, (1.0, 5.0)) == 1.0
     unmeasured = typical | {"sync_offset_ms": float("nan")}
     assert calibration.score(unmeasured, reference, (1.0, 5.0)) == 4.5
+    with_network = TaskCalibration(
+        weights={"head_speed": 1.0, NETWORK_INPUT: 2.0},
+        scales={"head_speed": 1.0, NETWORK_INPUT: 0.5},
+        points_per_logit=0.25,
+        top=4.5,
+    )
+    # the network's score is measured against the label of a clean real recording, 4.6
+    weak = typical | {NETWORK_INPUT: 3.6}
+    points = with_network.contributions(weak, reference)
+    assert points == {"head_speed": 0.0, NETWORK_INPUT: pytest.approx(-1.0)}
+    assert with_network.score(weak, reference, (1.0, 5.0)) == pytest.approx(3.5)
+    assert with_network.score(typical, reference, (1.0, 5.0)) == 4.5  # no network score: 0
     save_calibration(tmp_path, {"lip_sync": calibration}, {"recipe": "test"})
     assert load_calibration(tmp_path) == {"lip_sync": calibration}
     assert load_calibration(tmp_path / "nowhere") == {}

@@ -61,14 +61,18 @@ class SignCalibration:
 
 
 CALIBRATION_FILE = "calibration.json"
+#: the input of a calibration that is the network's own score of the task (higher is better;
+#: typical of a real recording: the label the network learns for a clean one)
+NETWORK_INPUT = "network"
 
 
 @dataclass(frozen=True)
 class TaskCalibration:
-    """One task scored from the named signals: `top` (what a video whose every signal sits at
-    the real recordings' median scores) plus each signal's contribution, `points_per_logit` x
-    weight x (its oriented value - the real median's) / scale, clipped to the score range. A
-    signal that cannot be measured contributes nothing."""
+    """One task scored from the named signals (and the network's score, `NETWORK_INPUT`):
+    `top` (what a video whose every input is typical of a real recording scores) plus each
+    input's contribution, `points_per_logit` x weight x (its oriented value - the typical
+    one) / scale, clipped to the score range. An input that cannot be measured contributes
+    nothing."""
 
     weights: dict[str, float]
     scales: dict[str, float]
@@ -78,12 +82,18 @@ class TaskCalibration:
     def contributions(self, values: dict[str, float], reference: RealReference) -> dict[str, float]:
         """Signal -> score points it adds (negative: takes away) against a typical real
         recording, for every signal with a weight."""
+        from talkscore.training.degradations import CLEAN_LABEL
+
         out = {}
         for name, weight in self.weights.items():
             if weight == 0:
                 continue
-            typical = reference.oriented(name, reference.median(name))
-            difference = reference.oriented(name, values.get(name, float("nan"))) - typical
+            value = values.get(name, float("nan"))
+            if name == NETWORK_INPUT:
+                difference = value - CLEAN_LABEL
+            else:
+                typical = reference.oriented(name, reference.median(name))
+                difference = reference.oriented(name, value) - typical
             points = self.points_per_logit * weight * difference / self.scales[name]
             out[name] = float(points) if np.isfinite(points) else 0.0
         return out
