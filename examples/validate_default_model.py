@@ -14,16 +14,19 @@ pairs), every scorer is measured three ways, pooled over the clear pairs (|votes
   measured on those pairs, rotated (a pair of two generators counts once in each of their folds).
 The scorers: each named signal of `talkscore.signals` alone (nothing fitted: the same figure in
 all three columns), the generator prior (each generator's vote share on the fitting pairs; it
-knows nothing of an unseen generator: 0.5 under LOGO), the calibrated signals (a sign-constrained
-logistic model over the oriented signals, `talkscore.models.calibration`) and, when the recipe
-`train_default_model.py --stage loso / logo` has left its fold scores in its work folder, the
-network (ensemble and its three members). Both videos of a pair are compared on their common
-frames (their features cut to the shorter one) so that clip length cannot order them.
+knows nothing of an unseen generator: 0.5 under LOGO), the bundled network (trained by
+`train_default_model.py` on the shared clips' labels alone, never on ADTH-QA: one figure in all
+three columns; the ensemble and each member), the calibrations (a sign-constrained logistic
+model over the oriented signals and the bundled network's score, `talkscore.models.calibration`)
+and, when `train_default_model.py --stage loso / logo` has left its fold scores in its work
+folder, the network trained on ADTH-QA's preferences too (ensemble and members). Both videos of
+a pair are compared on their common frames (their features cut to the shorter one) so that clip
+length cannot order them.
 Writes validation.json to the work folder ($TALKSCORE_WORK or ~/.cache/talkscore/validation) and
 prints the table in Markdown. With --ship, each dimension whose best calibration (by LOGO
-agreement, ties by LOGO cross-entropy) is at least the network's LOGO agreement is fitted on
+agreement, ties by LOGO cross-entropy) is at least the bundled network's agreement is fitted on
 every pair, put on the score scale by the degradation labels (`label_scale`) and written to the
-bundled model's calibration.json: the scorer then gives that task from the signals.
+bundled model's calibration.json: the scorer then gives that task from the calibration.
 """
 
 from __future__ import annotations
@@ -183,21 +186,40 @@ def evaluate(pairs: list, split: str, margins_of, logits: bool = False) -> dict:
     return pooled(pairs, [(m, margins_of(f, m)) for f, m in folds(pairs, split)], logits)
 
 
-#: what each dimension's calibration reads: the signals of its task, all signals, or the task
-#: signals and the label-only network's score of the task (`NETWORK_INPUT`)
-SUBSETS = ("task", "all", "task+network")
+#: what each dimension's calibration reads: the signals of its task, all signals, the task
+#: signal that orders the fitting pairs best (chosen inside each fold), or either of those
+#: with the bundled network's score of the task (`NETWORK_INPUT`)
+SUBSETS = ("task", "all", "best", "task+network", "best+network")
 
 
-def inputs(subset: str, task: str) -> list[str]:
-    """The input names a calibration of `task` over `subset` reads."""
+def inputs(subset: str, task: str, best: str = "") -> list[str]:
+    """The input names a calibration of `task` over `subset` reads (`best`: the task signal
+    chosen on the fitting pairs, for "best+network")."""
     from talkscore.models.calibration import NETWORK_INPUT
     from talkscore.signals import SIGNALS
 
-    names = [n for n, s in SIGNALS.items() if subset == "all" or s.task == task]
+    if subset.startswith("best"):
+        names = [best]
+    else:
+        names = [n for n, s in SIGNALS.items() if subset == "all" or s.task == task]
     return [*names, NETWORK_INPUT] if subset.endswith("+network") else names
 
 
-def design(x: np.ndarray, network: np.ndarray | None, names: list[str], task: str) -> np.ndarray:
+def best_signal(pairs: list, x: np.ndarray, fit, dim: str, task: str) -> str:
+    """The signal of `task` that orders most of the clear `dim` pairs among `fit` (the first
+    in `SIGNALS` on a tie): a choice made inside the fold, as a user without these pairs
+    would have to."""
+    from talkscore.signals import SIGNALS
+
+    judged = [i for i in fit if pairs[i].dimension == dim and clear(pairs[i])]
+    names = [n for n, s in SIGNALS.items() if s.task == task]
+    agreement = {
+        n: np.mean([credit(pairs[i], x[i, list(SIGNALS).index(n)]) for i in judged]) for n in names
+    }
+    return max(names, key=lambda n: agreement[n])
+
+
+def design(x: np.ndarray, network: np.ndarray, names: list[str], task: str) -> np.ndarray:
     """`[pairs, names]` inputs of a calibration: the oriented signal differences `x` and, for
     `NETWORK_INPUT`, the network's `task` score difference (`network` `[pairs, tasks]`)."""
     from talkscore.models.calibration import NETWORK_INPUT
@@ -217,7 +239,7 @@ def fitting_dimensions(dim: str) -> tuple[str, ...]:
     return (dim, "real") if dim == "render" else (dim,)
 
 
-def calibrated(pairs: list, x: np.ndarray, network: np.ndarray | None, penalty: float, subset: str):
+def calibrated(pairs: list, x: np.ndarray, network: np.ndarray, penalty: float, subset: str):
     """`margins_of` for the calibration, fitted per dimension on the fitting pairs' vote shares."""
     from talkscore.models.calibration import SignCalibration
 
@@ -225,7 +247,8 @@ def calibrated(pairs: list, x: np.ndarray, network: np.ndarray | None, penalty: 
         out = np.zeros(len(measure))
         for dim, task in DIMENSIONS.items():
             dims = fitting_dimensions(dim)
-            z = design(x, network, inputs(subset, task), task)
+            best = best_signal(pairs, x, fit, dim, task)
+            z = design(x, network, inputs(subset, task, best), task)
             train = [i for i in fit if pairs[i].dimension in dims]
             shares = np.array([pairs[i].share_a for i in train])
             model = SignCalibration.fit(z[train], shares, penalty)
@@ -236,13 +259,37 @@ def calibrated(pairs: list, x: np.ndarray, network: np.ndarray | None, penalty: 
     return margins_of
 
 
-def network_differences(pairs: list, features: dict, folder: Path) -> np.ndarray:
-    """`[pairs, tasks]` the checkpoint's score of video A minus B, both cut to their common
-    frames (as the signals are)."""
-    import talkscore
+def network_rows(pairs: list, x: np.ndarray, network: np.ndarray) -> dict:
+    """The bundled network (`network`: its score differences) alone (nothing fitted on these
+    pairs: one figure for every split) and under the calibration of its task signals and it."""
     from talkscore.tasks import TASKS
 
-    scorer = talkscore.load_scorer(folder)
+    columns = np.array([TASKS.index(p.task) for p in pairs])
+    rows = {"alone": evaluate(pairs, "in-sample", lambda f, m: network[m, columns[m]])}
+    for penalty in PENALTIES:
+        margins_of = calibrated(pairs, x, network, penalty, "task+network")
+        rows[f"penalty {penalty:g}"] = {s: evaluate(pairs, s, margins_of) for s in SPLIT_NAMES}
+    return rows
+
+
+def bundled_network(member: int | None = None):
+    """The bundled model's scorer without its calibration (the network's own scores): the
+    ensemble, or one `member`."""
+    import talkscore
+
+    scorer = talkscore.load_scorer()
+    scorer.calibration = {}
+    if member is not None:
+        scorer.model = scorer.model.members[member]
+    return scorer
+
+
+def network_differences(pairs: list, features: dict, member: int | None = None) -> np.ndarray:
+    """`[pairs, tasks]` the bundled network's score (its ensemble's, or one `member`'s) of video
+    A minus B, both cut to their common frames (as the signals are)."""
+    from talkscore.tasks import TASKS
+
+    scorer = bundled_network(member)
     rows = []
     for p in pairs:
         frames = min(features[p.video_a].num_frames, features[p.video_b].num_frames)
@@ -257,18 +304,14 @@ def network_differences(pairs: list, features: dict, folder: Path) -> np.ndarray
 SPLIT_NAMES = ("in-sample", "source", "generator")
 
 
-def network_rows() -> dict:
-    """The network's LOSO and LOGO agreement (ensemble, members) from the training recipe's
-    work folder, where it has run those stages (LOSO: else the bundled model's own, from its
-    metadata)."""
-    from talkscore.checkpoint import DEFAULT_MODEL, read_metadata
-
+def preference_network_rows() -> dict:
+    """LOSO and LOGO agreement (ensemble, members) of the network trained on ADTH-QA's
+    preferences too, from the training recipe's work folder where it has run those stages."""
     rows = {}
     for split in ("source", "generator"):
         path = NETWORK_WORK / f"{split}.json"
-        shipped = read_metadata(DEFAULT_MODEL).get("leave_one_source_out")
-        if path.is_file() or (split == "source" and shipped):
-            report = json.loads(path.read_text()) if path.is_file() else shipped
+        if path.is_file():
+            report = json.loads(path.read_text())
             rows[split] = {
                 "ensemble": {d: r["agreement"] for d, r in report["agreement"].items()},
                 "members": [
@@ -284,7 +327,7 @@ def network_rows() -> dict:
 
 
 def bundled_in_sample(pairs: list, features: dict) -> dict:
-    """The bundled model (trained on these pairs) on whole videos."""
+    """The bundled scorer (network and calibrations, fitted on these pairs) on whole videos."""
     import talkscore
 
     scorer = talkscore.load_scorer()
@@ -310,7 +353,8 @@ def main() -> None:
     reference = real_reference(REFERENCE)
     pairs = all_pairs()
     x = pair_signals(pairs, features, reference)
-    report: dict = {"signals": {}, "prior": {}, "calibration": {}, "network": network_rows()}
+    report: dict = {"signals": {}, "prior": {}, "calibration": {}}
+    report["preference network"] = preference_network_rows()
     for k, name in enumerate(SIGNALS):
         report["signals"][name] = evaluate(pairs, "in-sample", lambda f, m, k=k: x[m, k])
     frames = {v: f.num_frames for v, f in features.items()}
@@ -323,16 +367,13 @@ def main() -> None:
     )
     for split in SPLIT_NAMES:
         report["prior"][split] = evaluate(pairs, split, lambda f, m: generator_prior(pairs, f, m))
-    network = None
-    if (recipe.LABEL_ONLY / "model.safetensors").is_file():
-        from talkscore.tasks import TASKS
-
-        network = network_differences(pairs, features, recipe.LABEL_ONLY)
-        columns = np.array([TASKS.index(p.task) for p in pairs])
-        report["label-only network"] = evaluate(
-            pairs, "in-sample", lambda f, m: network[m, columns[m]]
-        )
-    for subset in SUBSETS if network is not None else SUBSETS[:-1]:
+    network = network_differences(pairs, features)
+    report["bundled network"] = network_rows(pairs, x, network)
+    report["bundled network members"] = [
+        network_rows(pairs, x, network_differences(pairs, features, k))
+        for k in range(len(recipe.MEMBER_SEEDS))
+    ]
+    for subset in SUBSETS:
         for penalty in PENALTIES:
             margins_of = calibrated(pairs, x, network, penalty, subset)
             report["calibration"][f"{subset} signals, penalty {penalty:g}"] = {
@@ -352,7 +393,6 @@ def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]
     lowers the task (labels from talkscore.training.degradations, as the network learns them).
     The preferences fix the order and the weights' ratios; the labels fix where a clean real
     recording and a frozen face sit on 1..5."""
-    import talkscore
     from talkscore.extraction import ExtractionSettings
     from talkscore.models.calibration import NETWORK_INPUT
     from talkscore.signals import measure_signals, real_reference
@@ -366,7 +406,7 @@ def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]
     data = DataConfig(features=str(NETWORK_WORK / "features"), workers=1)
     features = video_features([Path(r["video"]) for r in chosen], ExtractionSettings(), data, None)
     unit = TaskCalibration(weights.weights, weights.scales, points_per_logit=1.0, top=0.0)
-    scorer = talkscore.load_scorer(recipe.LABEL_ONLY) if NETWORK_INPUT in weights.weights else None
+    scorer = bundled_network() if NETWORK_INPUT in weights.weights else None
 
     def logit(video: Path) -> float:
         values = measure_signals(features[video])
@@ -383,28 +423,28 @@ def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]
 
 def chosen_calibrations(report: dict) -> dict[str, tuple[str, float]]:
     """Dimension -> (subset, penalty) of the calibration with the best LOGO agreement, for the
-    dimensions where it is at least the network ensemble's LOGO agreement (ties: the lower LOGO
-    cross-entropy, whose logits become score points, then the task's own signals)."""
-    network = report["network"].get("generator", {}).get("ensemble", {})
+    dimensions where it is at least the bundled network's own agreement (ties: the lower LOGO
+    cross-entropy, whose logits become score points, then the fewer inputs)."""
+    network = report["bundled network"]["alone"]
     chosen = {}
-    for dim in DIMENSIONS:
+    for dim, task in DIMENSIONS.items():
         options = [
             (
                 by_split["generator"][dim],
                 -by_split["generator"]["cross_entropy"][dim],
-                name.startswith("task"),
+                -len(inputs(name.split()[0], task, best="one")),
                 name,
             )
             for name, by_split in report["calibration"].items()
         ]
         best, _, _, name = max(options)
-        if best >= network.get(dim, 0.0):
+        if best >= network[dim]:
             subset, penalty = name.split()[0], float(name.split()[-1])
             chosen[dim] = (subset, penalty)
     return chosen
 
 
-def ship(report: dict, pairs: list, x: np.ndarray, network: np.ndarray | None) -> None:
+def ship(report: dict, pairs: list, x: np.ndarray, network: np.ndarray) -> None:
     """Fit each chosen calibration on every pair and write calibration.json beside the bundled
     model: those tasks are then scored from the named signals."""
     from talkscore.checkpoint import DEFAULT_MODEL
@@ -414,7 +454,7 @@ def ship(report: dict, pairs: list, x: np.ndarray, network: np.ndarray | None) -
     chosen = chosen_calibrations(report)
     for dim, (subset, penalty) in chosen.items():
         task = DIMENSIONS[dim]
-        names = inputs(subset, task)
+        names = inputs(subset, task, best_signal(pairs, x, range(len(pairs)), dim, task))
         train = [i for i, p in enumerate(pairs) if p.dimension in fitting_dimensions(dim)]
         shares = np.array([pairs[i].share_a for i in train])
         fitted = SignCalibration.fit(design(x, network, names, task)[train], shares, penalty)
@@ -464,24 +504,35 @@ def markdown(report: dict) -> list[str]:
         dict.fromkeys(SPLIT_NAMES, report["frame count (a fingerprint)"]),
     )
     row("generator prior", report["prior"])
-    if "label-only network" in report:
-        row(
-            "label-only network (never saw ADTH-QA)",
-            dict.fromkeys(SPLIT_NAMES, report["label-only network"]),
-        )
+    row(
+        "bundled network (never saw ADTH-QA)",
+        dict.fromkeys(SPLIT_NAMES, report["bundled network"]["alone"]),
+    )
+    for k, member in enumerate(report["bundled network members"]):
+        row(f"bundled network member {k}", dict.fromkeys(SPLIT_NAMES, member["alone"]))
     for name, by_split in report["calibration"].items():
         row(f"calibration, {name}", by_split)
-    net = report["network"]
-    ensemble = {s: {**r["ensemble"], "real_on_top": r["real_on_top"]} for s, r in net.items()}
-    ensemble["in-sample"] = report["bundled in-sample"]
-    row("network ensemble (in-sample: the bundled one)", ensemble)
-    if net:
-        for k in range(len(next(iter(net.values()))["members"])):
-            member = {
-                s: {**r["members"][k], "real_on_top": r["members_real_on_top"][k]}
-                for s, r in net.items()
+    for k, member in enumerate(report["bundled network members"]):
+        for penalty in PENALTIES:
+            row(
+                f"calibration, task signals + member {k}, penalty {penalty:g}",
+                member[f"penalty {penalty:g}"],
+            )
+    row("bundled scorer (network and calibrations)", {"in-sample": report["bundled in-sample"]})
+    net = report["preference network"]
+    for name, key in [
+        ("ensemble", None),
+        *((f"member {k}", k) for k in range(len(recipe.MEMBER_SEEDS))),
+    ]:
+        by_split = {
+            s: {
+                **(r["ensemble"] if key is None else r["members"][key]),
+                "real_on_top": r["real_on_top"] if key is None else r["members_real_on_top"][key],
             }
-            row(f"network member {k}", member)
+            for s, r in net.items()
+        }
+        if by_split:
+            row(f"network trained on the preferences too, {name}", by_split)
     lines += ["", "| calibration: cross-entropy | " + head + " |", "|---" * (len(dims) + 1) + "|"]
     for name, by_split in report["calibration"].items():
         entropy = [by_split[s].get("cross_entropy", {}) for s in SPLIT_NAMES]
