@@ -190,6 +190,12 @@ class VideoFeatures:
         """Inverse of `save`."""
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
+            signals = meta["diagnostics"].get("signals")
+            if signals is not None:  # a signal that could not be measured is saved as null
+                meta["diagnostics"]["signals"] = {
+                    name: float("nan") if value is None else value
+                    for name, value in signals.items()
+                }
             streams = {k[7:]: data[k] for k in data.files if k.startswith("stream_")}
             masks = {k[5:]: data[k] for k in data.files if k.startswith("mask_")}
             return cls(

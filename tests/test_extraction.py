@@ -148,10 +148,16 @@ def test_full_extraction_of_a_real_clip(extractor, clips_dir, tmp_path):
         assert np.array_equal(loaded.streams[modality], features.streams[modality], equal_nan=True)
 
 
-def test_a_clip_without_audio_is_flagged_and_masked(extractor, clips_dir):
+def test_a_clip_without_audio_is_flagged_and_masked(extractor, clips_dir, tmp_path):
     path = sorted((clips_dir / "noaudio").glob("*.mp4"))[0]
     features = extractor(path)
     assert features.diagnostics["has_audio"] is False
+    signals = features.diagnostics["signals"]
+    unmeasured = [name for name, value in signals.items() if not np.isfinite(value)]
+    assert "sync_confidence" in unmeasured  # no audio: nothing to be in sync with
+    features.save(tmp_path / "f.npz")
+    loaded = VideoFeatures.load(tmp_path / "f.npz").diagnostics["signals"]
+    assert all(np.isnan(loaded[name]) for name in unmeasured)  # NaN again, not None
     assert features.diagnostics["sync_scorer"] == {}
     assert not features.masks["audio"].any() and not features.masks["sync"].any()
     assert features.masks["keypoint"].mean() > 0.9
