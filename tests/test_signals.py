@@ -158,6 +158,7 @@ def test_a_blurred_mouth_has_less_detail_than_a_sharp_one():
 
 def test_a_calibrated_task_scores_from_its_signals_against_real_recordings(tmp_path):
     from talkscore.models.calibration import (
+        LIMIT,
         NETWORK_INPUT,
         TaskCalibration,
         load_calibration,
@@ -173,10 +174,12 @@ def test_a_calibrated_task_scores_from_its_signals_against_real_recordings(tmp_p
     )
     typical = dict.fromkeys(SIGNALS, 2.0)
     assert calibration.score(typical, reference, (1.0, 5.0)) == 4.5
-    late = typical | {"sync_offset_ms": 10.0}  # 8 ms worse than the real median: -0.5 * 8 / 2
-    assert calibration.contributions(late, reference) == {"sync_offset_ms": -2.0, "head_speed": 0.0}
-    assert calibration.score(late, reference, (1.0, 5.0)) == 2.5
-    assert calibration.score(typical | {"sync_offset_ms": 100.0}, reference, (1.0, 5.0)) == 1.0
+    late = typical | {"sync_offset_ms": 6.0}  # 4 ms worse than the real median: -0.5 * 4 / 2
+    assert calibration.contributions(late, reference) == {"sync_offset_ms": -1.0, "head_speed": 0.0}
+    assert calibration.score(late, reference, (1.0, 5.0)) == 3.5
+    # an input counts at most LIMIT of its scales: 100 ms late takes what 8 ms (3 scales) takes
+    far = calibration.contributions(typical | {"sync_offset_ms": 100.0}, reference)
+    assert far["sync_offset_ms"] == -0.5 * LIMIT
     unmeasured = typical | {"sync_offset_ms": float("nan")}
     assert calibration.score(unmeasured, reference, (1.0, 5.0)) == 4.5
     with_network = TaskCalibration(
