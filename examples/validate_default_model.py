@@ -379,11 +379,11 @@ def main() -> None:
             report["calibration"][f"{subset} signals, penalty {penalty:g}"] = {
                 split: evaluate(pairs, split, margins_of, logits=True) for split in SPLIT_NAMES
             }
-    report["bundled in-sample"] = bundled_in_sample(pairs, features)
-    (WORK / "validation.json").write_text(json.dumps(report, indent=1))
-    print("\n".join(markdown(report)))
     if args.ship:
         ship(report, pairs, x, network)
+    report["bundled in-sample"] = bundled_in_sample(pairs, features)  # with what --ship wrote
+    (WORK / "validation.json").write_text(json.dumps(report, indent=1))
+    print("\n".join(markdown(report)))
 
 
 def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]:
@@ -409,16 +409,21 @@ def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]
     scorer = bundled_network() if NETWORK_INPUT in weights.weights else None
 
     def logit(video: Path) -> float:
+        """The calibrated logit of `video` (NaN where the network leaves the task unscored)."""
         values = measure_signals(features[video])
         if scorer is not None:
-            values[NETWORK_INPUT] = scorer.score_features(features[video], video.name).scores[task]
+            score = scorer.score_features(features[video], video.name).scores[task]
+            if score is None:
+                return np.nan
+            values[NETWORK_INPUT] = score
         return sum(unit.contributions(values, real_reference()).values())
 
     logits = np.array([logit(Path(r["video"])) for r in chosen])
     labels = np.array([r["labels"][index] for r in chosen])
-    slope = max(0.0, float(np.polyfit(logits, labels, 1)[0]))
-    top = float(np.mean(labels - slope * logits))
-    return top, slope, len(chosen)
+    kept = np.isfinite(logits) & np.isfinite(labels)
+    slope = max(0.0, float(np.polyfit(logits[kept], labels[kept], 1)[0]))
+    top = float(np.mean(labels[kept] - slope * logits[kept]))
+    return top, slope, int(kept.sum())
 
 
 def chosen_calibrations(report: dict) -> dict[str, tuple[str, float]]:
