@@ -388,11 +388,11 @@ def main() -> None:
 
 def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]:
     """(top, points per logit, videos) that put the calibrated logits on the score scale: a
-    least-squares fit (points per logit >= 0) to the degradation labels of the task on the
-    training recipe's degraded real clips, those clean and those of every degradation that
-    lowers the task (labels from talkscore.training.degradations, as the network learns them).
-    The preferences fix the order and the weights' ratios; the labels fix where a clean real
-    recording and a frozen face sit on 1..5."""
+    line (points per logit >= 0) that gives them the mean and spread of the degradation labels
+    of the task on the training recipe's degraded real clips, those clean and those of every
+    degradation that lowers the task (labels from talkscore.training.degradations, as the
+    network learns them). The preferences fix the order and the weights' ratios; the labels fix
+    where a clean real recording and a frozen face sit on 1..5."""
     from talkscore.extraction import ExtractionSettings
     from talkscore.models.calibration import NETWORK_INPUT
     from talkscore.signals import measure_signals, real_reference
@@ -421,8 +421,11 @@ def label_scale(task: str, weights: TaskCalibration) -> tuple[float, float, int]
     logits = np.array([logit(Path(r["video"])) for r in chosen])
     labels = np.array([r["labels"][index] for r in chosen])
     kept = np.isfinite(logits) & np.isfinite(labels)
-    slope = max(0.0, float(np.polyfit(logits[kept], labels[kept], 1)[0]))
-    top = float(np.mean(labels[kept] - slope * logits[kept]))
+    x, y = logits[kept], labels[kept]
+    # spreads matched (reduced major axis): least squares would shrink the slope by the
+    # correlation, since the logits are noisy too, and squeeze every score towards the mean
+    slope = float(np.std(y) / np.std(x)) if np.corrcoef(x, y)[0, 1] > 0 else 0.0
+    top = float(np.mean(y - slope * x))
     return top, slope, int(kept.sum())
 
 
