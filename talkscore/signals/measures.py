@@ -67,7 +67,7 @@ SIGNALS: dict[str, Signal] = {
     ),
     "face_flicker": Signal(
         "median frame-to-frame change of the face's mean brightness (0..1 gray levels)",
-        "lower",
+        "real",  # a face that never changes (a frozen picture) is no better than flicker
         "overall",
     ),
     "head_speed": Signal("median angular speed of the head (deg/s)", "real", "expression"),
