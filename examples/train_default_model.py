@@ -725,15 +725,16 @@ def validation_section() -> list[str]:
         document = json.loads(calibration.read_text())
         lines += [
             "",
-            "## Tasks scored from the named signals",
+            "## Tasks scored by a calibration",
             "Where a calibration ordered the unseen generators' pairs at least as well as the",
             "network alone (LOGO above), the bundled model scores the task from it",
             "(`calibration.json`; `explanations` in `score --json` gives each input's points).",
             "The weights are fitted to the preferences; the scale (the score of a video whose",
-            "signals sit at the real recordings' median, and score points per logit of",
-            "preference) to the degradation labels of the degraded real clips:",
+            "signals sit at the real recordings' median and whose network score is 4.6, and",
+            "score points per logit of preference) to the mean and spread of the degradation",
+            "labels of the degraded real clips; an input counts at most 3 scales either way:",
             "",
-            "| task | signal: weight (per scale) | top | points per logit |",
+            "| task | input: weight (per scale) | top | points per logit |",
             "|---|---|---|---|",
         ]
         for task, entry in document["tasks"].items():
