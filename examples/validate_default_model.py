@@ -80,6 +80,13 @@ def write_reference(features: dict) -> None:
 # -- pairs on common frames ------------------------------------------------------------------
 
 
+def common_frames(p, features: dict) -> tuple:
+    """The features of pair `p`'s two videos, both cut to their common frames (so that clip
+    length cannot order them)."""
+    frames = min(features[p.video_a].num_frames, features[p.video_b].num_frames)
+    return features[p.video_a].cut(0, frames), features[p.video_b].cut(0, frames)
+
+
 def pair_signals(pairs: list, features: dict, reference) -> np.ndarray:
     """`[pairs, signals]` oriented signal of video A minus video B (higher: A better), both cut
     to their common frames; 0 where either is not measurable."""
@@ -87,8 +94,7 @@ def pair_signals(pairs: list, features: dict, reference) -> np.ndarray:
 
     rows = []
     for p in pairs:
-        frames = min(features[p.video_a].num_frames, features[p.video_b].num_frames)
-        a, b = (measure_signals(features[v].cut(0, frames)) for v in (p.video_a, p.video_b))
+        a, b = (measure_signals(f) for f in common_frames(p, features))
         rows.append([reference.oriented(n, a[n]) - reference.oriented(n, b[n]) for n in SIGNALS])
     return np.nan_to_num(np.array(rows, float))
 
@@ -259,13 +265,19 @@ def calibrated(pairs: list, x: np.ndarray, network: np.ndarray, penalty: float, 
     return margins_of
 
 
-def network_rows(pairs: list, x: np.ndarray, network: np.ndarray) -> dict:
-    """The bundled network (`network`: its score differences) alone (nothing fitted on these
-    pairs: one figure for every split) and under the calibration of its task signals and it."""
+def network_alone(pairs: list, network: np.ndarray) -> dict:
+    """Agreement of the bundled network (`network`: its score differences) alone: nothing is
+    fitted on these pairs, so one figure serves every split."""
     from talkscore.tasks import TASKS
 
     columns = np.array([TASKS.index(p.task) for p in pairs])
-    rows = {"alone": evaluate(pairs, "in-sample", lambda f, m: network[m, columns[m]])}
+    return evaluate(pairs, "in-sample", lambda f, m: network[m, columns[m]])
+
+
+def member_rows(pairs: list, x: np.ndarray, network: np.ndarray) -> dict:
+    """One member (`network`: its score differences) alone and under the calibration of its
+    task signals and it (the ensemble's calibrations are rows of `report["calibration"]`)."""
+    rows = {"alone": network_alone(pairs, network)}
     for penalty in PENALTIES:
         margins_of = calibrated(pairs, x, network, penalty, "task+network")
         rows[f"penalty {penalty:g}"] = {s: evaluate(pairs, s, margins_of) for s in SPLIT_NAMES}
@@ -292,10 +304,9 @@ def network_differences(pairs: list, features: dict, member: int | None = None) 
     scorer = bundled_network(member)
     rows = []
     for p in pairs:
-        frames = min(features[p.video_a].num_frames, features[p.video_b].num_frames)
         a, b = (
-            scorer.score_features(features[v].cut(0, frames), v.name).scores
-            for v in (p.video_a, p.video_b)
+            scorer.score_features(f, v.name).scores
+            for f, v in zip(common_frames(p, features), (p.video_a, p.video_b), strict=True)
         )
         rows.append([a[t] - b[t] for t in TASKS])
     return np.array(rows, float)
@@ -368,9 +379,9 @@ def main() -> None:
     for split in SPLIT_NAMES:
         report["prior"][split] = evaluate(pairs, split, lambda f, m: generator_prior(pairs, f, m))
     network = network_differences(pairs, features)
-    report["bundled network"] = network_rows(pairs, x, network)
+    report["bundled network"] = {"alone": network_alone(pairs, network)}
     report["bundled network members"] = [
-        network_rows(pairs, x, network_differences(pairs, features, k))
+        member_rows(pairs, x, network_differences(pairs, features, k))
         for k in range(len(recipe.MEMBER_SEEDS))
     ]
     for subset in SUBSETS:
