@@ -177,9 +177,15 @@ def test_a_calibrated_task_scores_from_its_signals_against_real_recordings(tmp_p
     late = typical | {"sync_offset_ms": 6.0}  # 4 ms worse than the real median: -0.5 * 4 / 2
     assert calibration.contributions(late, reference) == {"sync_offset_ms": -1.0, "head_speed": 0.0}
     assert calibration.score(late, reference, (1.0, 5.0)) == 3.5
-    # an input counts at most LIMIT of its scales: 100 ms late takes what 8 ms (3 scales) takes
-    far = calibration.contributions(typical | {"sync_offset_ms": 100.0}, reference)
-    assert far["sync_offset_ms"] == -0.5 * LIMIT
+    # beyond LIMIT scales (8 ms late) an input counts logarithmically: 100 ms late (49 scales)
+    # takes 3 + log(47) scales, and later still takes more
+    def points(late_ms: float) -> float:
+        late = typical | {"sync_offset_ms": late_ms}
+        return calibration.contributions(late, reference)["sync_offset_ms"]
+
+    assert points(8.0) == -0.5 * LIMIT
+    assert points(100.0) == pytest.approx(-0.5 * (LIMIT + np.log(47.0)))
+    assert points(400.0) < points(100.0) < points(8.0)
     unmeasured = typical | {"sync_offset_ms": float("nan")}
     assert calibration.score(unmeasured, reference, (1.0, 5.0)) == 4.5
     with_network = TaskCalibration(

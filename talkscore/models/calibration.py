@@ -3,7 +3,7 @@
 Fitted on pairwise preferences (Bradley-Terry: the probability that A is preferred is the
 logistic of the weighted difference of their signals), each input first turned so that higher
 is better (`RealReference.oriented`) and scaled by its root mean square over the fitting pairs
-(and held within `LIMIT` of those scales, so that one extreme input cannot decide alone).
+(and compressed beyond `LIMIT` of those scales, so that one extreme input cannot decide alone).
 Weights are kept >= 0, so the score can only rise with each signal in its documented direction
 (monotone), and an L2 penalty pulls them towards 0: with a few dozen pairs it cannot learn which
 generator made a video, only how much each signal counts.
@@ -22,9 +22,20 @@ if TYPE_CHECKING:
     from talkscore.signals import RealReference
 
 _STEPS = 3000
-#: an input's difference counts at most this many of its scales (its RMS over the fitting
-#: pairs): the calibration does not extrapolate far beyond the differences it was fitted on
+#: beyond this many of its scales (its RMS over the fitting pairs) an input's difference counts
+#: only logarithmically (`limited`): the calibration does not extrapolate far beyond the
+#: differences it was fitted on, yet a worse video still scores lower (a hard clip made every
+#: blur past a point score alike)
 LIMIT = 3.0
+
+
+def limited(scaled: np.ndarray | float) -> np.ndarray:
+    """Scaled differences kept as they are within `LIMIT`, and `LIMIT` + log(1 + the excess)
+    beyond it, either way: continuous, with slope 1 at the limit and strictly increasing (50
+    scales count 6.9)."""
+    z = np.asarray(scaled, float)
+    excess = np.maximum(np.abs(z) - LIMIT, 0.0)
+    return np.where(excess > 0, np.sign(z) * (LIMIT + np.log1p(excess)), z)
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,7 @@ class SignCalibration:
         y = np.asarray(shares, float)
         rms = np.sqrt(np.mean(x**2, axis=0)) if len(x) else np.ones(x.shape[1])
         scales = np.where(rms > 0, rms, 1.0)
-        z = np.clip(x / scales, -LIMIT, LIMIT)
+        z = limited(x / scales)
         step = 1.0 / (0.25 * np.linalg.norm(z, 2) ** 2 + penalty) if len(z) else 0.0
         w = np.zeros(x.shape[1])
         for _ in range(_STEPS):
@@ -55,7 +66,7 @@ class SignCalibration:
 
     def margin(self, differences: np.ndarray) -> np.ndarray:
         """`[pairs]` weighted differences (> 0: A preferred)."""
-        return np.clip(np.asarray(differences, float) / self.scales, -LIMIT, LIMIT) @ self.weights
+        return limited(np.asarray(differences, float) / self.scales) @ self.weights
 
     def to_dict(self, names: list[str]) -> dict[str, dict[str, float]]:
         return {
@@ -75,7 +86,7 @@ class TaskCalibration:
     """One task scored from the named signals (and the network's score, `NETWORK_INPUT`):
     `top` (what a video whose every input is typical of a real recording scores) plus each
     input's contribution, `points_per_logit` x weight x (its oriented value - the typical
-    one) / scale (at most `LIMIT` scales either way), clipped to the score range. An input
+    one) / scale (compressed beyond `LIMIT` scales, `limited`), clipped to the score range. An input
     that cannot be measured contributes nothing."""
 
     weights: dict[str, float]
@@ -98,7 +109,7 @@ class TaskCalibration:
             else:
                 typical = reference.oriented(name, reference.median(name))
                 difference = reference.oriented(name, value) - typical
-            scaled = np.clip(difference / self.scales[name], -LIMIT, LIMIT)
+            scaled = limited(difference / self.scales[name])
             points = self.points_per_logit * weight * scaled
             out[name] = float(points) if np.isfinite(points) else 0.0
         return out
