@@ -177,6 +177,7 @@ def test_a_calibrated_task_scores_from_its_signals_against_real_recordings(tmp_p
     late = typical | {"sync_offset_ms": 6.0}  # 4 ms worse than the real median: -0.5 * 4 / 2
     assert calibration.contributions(late, reference) == {"sync_offset_ms": -1.0, "head_speed": 0.0}
     assert calibration.score(late, reference, (1.0, 5.0)) == 3.5
+
     # beyond LIMIT scales (8 ms late) an input counts logarithmically: 100 ms late (49 scales)
     # takes 3 + log(47) scales, and later still takes more
     def points(late_ms: float) -> float:
