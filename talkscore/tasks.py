@@ -17,5 +17,8 @@ OVERALL_TASK = "overall"
 SCORE_MIN = 1.0
 SCORE_MAX = 5.0
 
+#: Label of every task on an untouched real recording (what a clean, real video scores).
+CLEAN_LABEL = 4.6
+
 #: A label equal to this (or NaN) means "no label" for that task.
 MISSING_LABEL = -1.0

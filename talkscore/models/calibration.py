@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from talkscore.tasks import CLEAN_LABEL
+
 if TYPE_CHECKING:
     from talkscore.signals import RealReference
 
@@ -97,8 +99,6 @@ class TaskCalibration:
     def contributions(self, values: dict[str, float], reference: RealReference) -> dict[str, float]:
         """Signal -> score points it adds (negative: takes away) against a typical real
         recording, for every signal with a weight."""
-        from talkscore.training.degradations import CLEAN_LABEL
-
         out = {}
         for name, weight in self.weights.items():
             if weight == 0:

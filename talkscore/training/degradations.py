@@ -18,10 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from talkscore.tasks import OVERALL_TASK, TASKS
+from talkscore.tasks import CLEAN_LABEL, OVERALL_TASK, TASKS
 
-#: Label of every task on an untouched real recording.
-CLEAN_LABEL = 4.6
 #: Without an explicit overall label, overall drops by this share of the largest task drop.
 OVERALL_SHARE = 0.8
 #: A row's label for a task it leaves unlabelled (NaN at every severity).
