@@ -66,19 +66,18 @@ def main() -> None:
     from talkscore.sync.lr_asd import LRASD
     from talkscore.training.datasets import CLEAR_MARGIN
 
-    networks = {
-        "lr-asd": (LRASD, "lr_asd_ava.model"),
-        "light-asd": (LightASD, "light_asd_talkset.model"),
-    }
+    networks = {"lr-asd": LRASD, "light-asd": LightASD}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", choices=list(networks), default="lr-asd")
     parser.add_argument("--weights", type=Path, default=None)
     args = parser.parse_args()
-    network, weights = networks[args.network]
+    network = networks[args.network]
     folder = WORK / args.network
     folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    model = network.load(args.weights or recipe.DATA.parent / "models" / weights)
+    shared = recipe.DATA.parent / "models" / network.WEIGHTS.filename
+    # the option, else the shared copy, else as talkscore finds it (variable, cache, download)
+    model = network.load(args.weights or (shared if shared.is_file() else None))
     face_model = resolve_face_model()
     logits, seconds, duration = {}, 0.0, 0.0
     for video in recipe.adth_videos():

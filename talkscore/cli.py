@@ -103,21 +103,32 @@ def _models_table(env: dict[str, Any]) -> Table:
     return table
 
 
-models_app = typer.Typer(help="Model files talkscore uses (face landmarker).", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model files talkscore uses (face landmarker) or measures (speaker networks).",
+    no_args_is_help=True,
+)
 app.add_typer(models_app, name="models")
 
 
 @models_app.command("fetch")
-def models_fetch() -> None:
-    """Download the MediaPipe face landmarker into the user cache (checked by sha256)."""
-    from talkscore.paths import FACE_MODEL_URL, fetch_face_model
+def models_fetch(
+    names: list[str] = typer.Argument(None, help="Which: face (the default), lr-asd, light-asd."),
+) -> None:
+    """Download model files into the user cache, checked by sha256: the MediaPipe face
+    landmarker, or the speaker networks LR-ASD and Light-ASD (measured, not used to score)."""
+    from talkscore.paths import MODEL_FILES, fetch_model
 
-    try:
-        path = fetch_face_model()
-    except (OSError, ValueError) as exc:
-        reason = " ".join(str(exc).split())
-        fail(f"could not download {FACE_MODEL_URL} ({reason}); copy face_landmarker.task by hand")
-    console.print(f"face model saved to {path}", markup=False, soft_wrap=True)
+    unknown = [name for name in names or [] if name not in MODEL_FILES]
+    if unknown:
+        fail(f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_FILES)}", 2)
+    for name in names or ["face"]:
+        model = MODEL_FILES[name]
+        try:
+            path = fetch_model(model)
+        except (OSError, ValueError) as exc:
+            reason = " ".join(str(exc).split())
+            fail(f"could not download {model.url} ({reason}); copy {model.filename} by hand")
+        console.print(f"{name} model saved to {path}", markup=False, soft_wrap=True)
 
 
 DEVICE_HELP = "auto (CUDA when available), cpu or cuda; face tracking and DNSMOS stay on the CPU."

@@ -7,7 +7,14 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from talkscore import __version__
-from talkscore.paths import FACE_MODEL_SHA256, find_face_model, sha256_file
+from talkscore.paths import (
+    FACE_MODEL,
+    LIGHT_ASD_MODEL,
+    LR_ASD_MODEL,
+    ModelFile,
+    find_model,
+    sha256_file,
+)
 
 #: Optional distributions that extractor backends use; reported without importing them.
 BACKENDS: tuple[str, ...] = (
@@ -38,17 +45,13 @@ def _device() -> dict[str, Any]:
     return {"cuda": cuda, "name": torch.cuda.get_device_name(0) if cuda else "cpu"}
 
 
-def _face_model() -> dict[str, Any]:
-    """Return where the face landmarker was found and whether its checksum matches."""
-    found = find_face_model()
+def _model_file(model: ModelFile) -> dict[str, Any]:
+    """Return where a model file was found and whether its checksum matches."""
+    found = find_model(model)
     if found is None:
         return {"path": None, "source": None, "sha256_ok": None}
     path, source = found
-    return {
-        "path": str(path),
-        "source": source,
-        "sha256_ok": sha256_file(path) == FACE_MODEL_SHA256,
-    }
+    return {"path": str(path), "source": source, "sha256_ok": sha256_file(path) == model.sha256}
 
 
 def _sync_scorer() -> dict[str, Any]:
@@ -71,6 +74,11 @@ def describe_environment() -> dict[str, Any]:
         "device": _device(),
         "numpy": _dist_version("numpy"),
         "backends": {name: _dist_version(name) for name in BACKENDS},
-        "models": {"face_landmarker": _face_model(), "sync_scorer": _sync_scorer()},
+        "models": {
+            "face_landmarker": _model_file(FACE_MODEL),
+            "sync_scorer": _sync_scorer(),
+            "lr_asd": _model_file(LR_ASD_MODEL),
+            "light_asd": _model_file(LIGHT_ASD_MODEL),
+        },
         "default_model": None,
     }

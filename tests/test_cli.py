@@ -18,6 +18,7 @@ from talkscore.paths import (
     FACE_MODEL_ENV,
     FACE_MODEL_FILENAME,
     FACE_MODEL_SHA256,
+    MODEL_FILES,
     cache_dir,
     find_face_model,
     sha256_file,
@@ -31,10 +32,11 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Point the cache at an empty temp folder and unset the face model variable."""
+    """Point the cache at an empty temp folder and unset the model files' variables."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("TALKSCORE_CACHE", str(cache))
-    monkeypatch.delenv(FACE_MODEL_ENV, raising=False)
+    for model in MODEL_FILES.values():
+        monkeypatch.delenv(model.env, raising=False)
     return cache
 
 
@@ -89,6 +91,7 @@ def test_info_json_without_face_model() -> None:
     assert set(env["device"]) == {"cuda", "name"}
     assert "mediapipe" in env["backends"]
     assert env["models"]["face_landmarker"] == {"path": None, "source": None, "sha256_ok": None}
+    assert env["models"]["lr_asd"] == env["models"]["light_asd"] == env["models"]["face_landmarker"]
 
 
 def test_info_json_finds_face_model_from_environment(

@@ -127,7 +127,7 @@ def _offline(*args, **kwargs):
 
 
 def test_face_model_lookup_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr("talkscore.extractors.face.fetch_face_model", _offline)
+    monkeypatch.setattr("talkscore.paths.fetch_model", _offline)
     monkeypatch.setenv("TALKSCORE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("TALKSCORE_FACE_MODEL", raising=False)
     with pytest.raises(BackendUnavailable, match="--face-model"):
@@ -180,15 +180,15 @@ def test_fetch_face_model_checks_the_hash_and_leaves_nothing_behind(tmp_path, fa
 
 
 def test_missing_face_model_that_cannot_be_downloaded_says_how_to_provide_it(tmp_path, monkeypatch):
-    import talkscore.extractors.face as face
+    import talkscore.paths
 
     monkeypatch.setenv("TALKSCORE_CACHE", str(tmp_path))
     monkeypatch.delenv("TALKSCORE_FACE_MODEL", raising=False)
 
-    def offline():
+    def offline(*args, **kwargs):
         raise OSError("Name or service not known")
 
-    monkeypatch.setattr(face, "fetch_face_model", offline)
+    monkeypatch.setattr(talkscore.paths, "fetch_model", offline)
     with pytest.raises(BackendUnavailable, match="not downloadable") as error:
         resolve_face_model()
     assert "TALKSCORE_FACE_MODEL" in str(error.value) and "\n" not in str(error.value)
@@ -207,7 +207,32 @@ def test_models_fetch_command_fails_in_one_line_offline(monkeypatch, tmp_path):
     def offline(*args, **kwargs):
         raise OSError("Name or service not known")
 
-    monkeypatch.setattr(paths, "fetch_face_model", offline)
+    monkeypatch.setattr(paths, "fetch_model", offline)
     result = CliRunner().invoke(app, ["models", "fetch"])
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and "could not download" in result.stderr
+    assert "face_landmarker.task" in result.stderr
+    result = CliRunner().invoke(app, ["models", "fetch", "lr-asd"])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "LR-ASD" in result.stderr and "lr_asd_ava.model by hand" in result.stderr
+    result = CliRunner().invoke(app, ["models", "fetch", "face", "sadtalker"])
+    assert result.exit_code == 2 and "unknown model 'sadtalker'" in result.stderr
+
+
+def test_models_fetch_command_saves_each_named_file(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import talkscore.paths as paths
+    from talkscore.cli import app
+
+    saved = []
+
+    def fetch(model, *args, **kwargs):
+        saved.append(model)
+        return tmp_path / model.filename
+
+    monkeypatch.setattr(paths, "fetch_model", fetch)
+    result = CliRunner().invoke(app, ["models", "fetch", "lr-asd", "light-asd"])
+    assert result.exit_code == 0, result.stderr
+    assert saved == [paths.LR_ASD_MODEL, paths.LIGHT_ASD_MODEL]
+    assert "light-asd model saved to" in result.stdout

@@ -72,3 +72,38 @@ def test_the_published_weights_load_into_the_network_and_both_inputs_count(
     np.testing.assert_array_equal(again[0], logits[0])
     with pytest.raises(RuntimeError):
         torch.nn.Module.load_state_dict(model, {"model.visualEncoder.x": torch.zeros(3)})
+
+
+@pytest.mark.parametrize(("network", "weights", "parameters"), NETWORKS)
+def test_without_a_path_the_weights_are_found_like_the_face_bundle(
+    network, weights, parameters, tmp_path, monkeypatch
+):
+    import talkscore.paths
+    from talkscore.errors import BackendUnavailable
+
+    if not weights.is_file():
+        pytest.skip(f"no {network.__name__} weights at {weights}")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TALKSCORE_CACHE", str(cache))
+    monkeypatch.delenv(network.WEIGHTS.env, raising=False)
+
+    def offline(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    fetch_model = talkscore.paths.fetch_model
+    monkeypatch.setattr(talkscore.paths, "fetch_model", offline)
+    with pytest.raises(BackendUnavailable, match="not downloadable") as missing:
+        network.load()
+    assert network.WEIGHTS.env in str(missing.value) and "\n" not in str(missing.value)
+    monkeypatch.setenv(network.WEIGHTS.env, str(weights))  # the environment variable
+    assert sum(p.numel() for p in network.load().parameters()) == parameters
+    monkeypatch.delenv(network.WEIGHTS.env)
+    # the real download, from a local copy's URL: checked by sha256
+    fetched = fetch_model(network.WEIGHTS, url=weights.as_uri())
+    assert fetched == cache / network.WEIGHTS.filename
+    assert sum(p.numel() for p in network.load().parameters()) == parameters  # from the cache
+    fetched.write_bytes(b"not the published weights")
+    with pytest.raises(BackendUnavailable, match="sha256 mismatch"):
+        network.load()
+    with pytest.raises(ValueError, match=f"expected {network.WEIGHTS.sha256[:8]}"):
+        fetch_model(network.WEIGHTS, folder=tmp_path, url=fetched.as_uri())

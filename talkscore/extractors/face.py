@@ -16,15 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talkscore.errors import BackendUnavailable
-from talkscore.paths import (
-    FACE_MODEL_ENV,
-    FACE_MODEL_SHA256,
-    cache_dir,
-    fetch_face_model,
-    find_face_model,
-    sha256_file,
-)
+from talkscore.paths import FACE_MODEL, FACE_MODEL_ENV, cache_dir, resolve_model
 
 NUM_LANDMARKS = 478
 NUM_BLENDSHAPES = 52
@@ -59,24 +51,7 @@ def resolve_face_model(
         f"pass --face-model PATH, set {FACE_MODEL_ENV}, or put face_landmarker.task in "
         f"{cache_dir()} (online: talkscore models fetch)"
     )
-    if explicit is not None and not Path(explicit).expanduser().is_file():
-        raise BackendUnavailable(f"face model {explicit} does not exist; {how}")
-    found = find_face_model(explicit)
-    if found is None and not download:
-        raise BackendUnavailable(f"face model not found: {how}")
-    if found is None:
-        try:
-            return fetch_face_model()
-        except (OSError, ValueError) as exc:
-            reason = " ".join(str(exc).split())
-            message = f"face model not found and not downloadable ({reason}); {how}"
-            raise BackendUnavailable(message) from None
-    path = found[0]
-    if verify and sha256_file(path) != FACE_MODEL_SHA256:
-        raise BackendUnavailable(
-            f"{path} is not the expected face_landmarker.task (sha256 mismatch); {how}"
-        )
-    return path
+    return resolve_model(FACE_MODEL, explicit, how, verify, download)
 
 
 @contextlib.contextmanager

@@ -7,8 +7,9 @@ per 10 ms, prepared by the helpers there, and `speaking_logits` runs either netw
 block sums a 3-wide and a 5-wide branch (spatial or spectral, then temporal convolution); the
 audio and visual embeddings are added and read by a forward and a backward GRU. The layers are
 written to load its authors' state dict as published, opened with
-`torch.load(weights_only=True)` (tensors only) by path: it is a measured candidate, not in the
-scoring path. Its clip mean judges how speech-like the mouth moves rather than when: it scores a
+`torch.load(weights_only=True)` (tensors only) and found like LR-ASD's (`TALKSCORE_LIGHT_ASD_MODEL`,
+the user cache, or downloaded; `talkscore models fetch light-asd`): a measured candidate, not in
+the scoring path. Its clip mean judges how speech-like the mouth moves rather than when: it scores a
 clip with another clip's speech almost as high as with its own.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from talkscore.paths import LIGHT_ASD_MODEL
 from talkscore.sync.lr_asd import AudioEncoder, SpeakerNetwork, VisualEncoder
 
 
@@ -85,6 +87,8 @@ class _Backbone(nn.Module):
 
 class LightASD(SpeakerNetwork):
     """Light-ASD: the audio and face features added, then a forward and a backward GRU."""
+
+    WEIGHTS = LIGHT_ASD_MODEL
 
     def __init__(self) -> None:
         super().__init__(_Backbone())

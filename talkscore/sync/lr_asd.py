@@ -4,15 +4,18 @@ LR-ASD (Liao et al., "LR-ASD: Lightweight and Robust Network for Active Speaker 
 IJCV 2025; MIT licence, weights pretrained on AVA-ActiveSpeaker) reads 25 fps grayscale face
 crops and 13 MFCC per 10 ms of 16 kHz audio and gives a per-frame speaking logit. The layers
 below are written to load its authors' state dict as published (`lr_asd_ava.model`, opened with
-`torch.load(weights_only=True)`: tensors only, nothing unpickled), opened by path (it is not in
-the scoring path yet, so nothing downloads it). Unlike the landmark sync scorer it sees pixels
-(teeth, tongue, lip texture), and its score falls when the audio is moved in time.
+`torch.load(weights_only=True)`: tensors only, nothing unpickled), found like the face bundle
+(a path, `TALKSCORE_LR_ASD_MODEL`, the user cache, else downloaded from the authors' repository
+and checked by sha256; `talkscore models fetch lr-asd`). Unlike the landmark sync scorer it sees
+pixels (teeth, tongue, lip texture), and its score falls when the audio is moved in time. Not in
+the scoring path: as a lip signal it did not beat the landmark sync scorer (docs/experiments.md).
 """
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -20,6 +23,7 @@ import torch
 from torch import nn
 
 from talkscore.extractors.mel import dct
+from talkscore.paths import LR_ASD_MODEL, ModelFile, resolve_model
 
 CROP_SIZE = 112  # the centre of a 224 x 224 face crop
 CROP_SCALE = 0.4  # the authors' margin around the face box
@@ -149,6 +153,9 @@ class SpeakerNetwork(nn.Module):
     `lossAV` (its audio-visual head) and `lossV` (the visual-only head: loaded, not used);
     `forward(mfcc [B, 4T, 13], faces [B, T, 112, 112])` -> speaking logits `[B, T]`."""
 
+    #: the published weights `load` finds or downloads without a path
+    WEIGHTS: ClassVar[ModelFile]
+
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         self.model = backbone
@@ -159,16 +166,23 @@ class SpeakerNetwork(nn.Module):
         return self.lossAV.FC(self.model(mfcc, faces))[..., 1]
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SpeakerNetwork:
-        """The published weights (a state dict of tensors only, opened with
-        `weights_only=True`; every key and shape must match), in eval mode on `device`."""
+    def load(
+        cls, path: str | Path | None = None, device: str | torch.device = "cpu"
+    ) -> SpeakerNetwork:
+        """The published weights, in eval mode on `device`: `path` as given, else `WEIGHTS`
+        found by its environment variable or in the user cache, or downloaded there, checked
+        by sha256 (a state dict of tensors only, opened with `weights_only=True`; every key
+        and shape must match)."""
         model = cls()
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        source = path if path is not None else resolve_model(cls.WEIGHTS)
+        model.load_state_dict(torch.load(source, map_location="cpu", weights_only=True))
         return model.eval().to(device)
 
 
 class LRASD(SpeakerNetwork):
     """LR-ASD: channel attention over the audio and face features, then two small GRUs."""
+
+    WEIGHTS = LR_ASD_MODEL
 
     def __init__(self) -> None:
         super().__init__(_Backbone())
