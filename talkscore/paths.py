@@ -51,7 +51,6 @@ LIGHT_ASD_MODEL = ModelFile(
 MODEL_FILES = {"face": FACE_MODEL, "lr-asd": LR_ASD_MODEL, "light-asd": LIGHT_ASD_MODEL}
 FACE_MODEL_FILENAME = FACE_MODEL.filename
 FACE_MODEL_SHA256 = FACE_MODEL.sha256
-FACE_MODEL_URL = FACE_MODEL.url
 FACE_MODEL_ENV = FACE_MODEL.env
 
 _CHUNK = 1 << 20
@@ -88,11 +87,6 @@ def find_model(model: ModelFile, explicit: str | Path | None = None) -> tuple[Pa
         if path.is_file():
             return path, source
     return None
-
-
-def find_face_model(explicit: str | Path | None = None) -> tuple[Path, str] | None:
-    """`find_model` for the face landmarker bundle."""
-    return find_model(FACE_MODEL, explicit)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -134,13 +128,6 @@ def fetch_model(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def fetch_face_model(
-    url: str = FACE_MODEL_URL, folder: str | Path | None = None, timeout: float = 30.0
-) -> Path:
-    """`fetch_model` for the face landmarker bundle."""
-    return fetch_model(FACE_MODEL, folder, timeout, url)
 
 
 def resolve_model(

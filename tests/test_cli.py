@@ -15,12 +15,13 @@ from typer.testing import CliRunner
 from talkscore import __version__
 from talkscore.cli import app
 from talkscore.paths import (
+    FACE_MODEL,
     FACE_MODEL_ENV,
     FACE_MODEL_FILENAME,
     FACE_MODEL_SHA256,
     MODEL_FILES,
     cache_dir,
-    find_face_model,
+    find_model,
     sha256_file,
 )
 
@@ -131,8 +132,8 @@ def test_info_human_output_has_no_hint_when_model_found(
 
 
 def test_find_face_model_none(isolated_env: Path) -> None:
-    assert find_face_model() is None
-    assert find_face_model(isolated_env / "absent.task") is None
+    assert find_model(FACE_MODEL) is None
+    assert find_model(FACE_MODEL, isolated_env / "absent.task") is None
     assert not isolated_env.exists()
 
 
@@ -140,16 +141,16 @@ def test_find_face_model_order(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, isolated_env: Path
 ) -> None:
     cached = _write(isolated_env / FACE_MODEL_FILENAME)
-    assert find_face_model() == (cached, "cache")
+    assert find_model(FACE_MODEL) == (cached, "cache")
 
     from_env = _write(tmp_path / "env.task")
     monkeypatch.setenv(FACE_MODEL_ENV, str(from_env))
-    assert find_face_model() == (from_env, "environment")
+    assert find_model(FACE_MODEL) == (from_env, "environment")
 
     explicit = _write(tmp_path / "explicit.task")
-    assert find_face_model(explicit) == (explicit, "option")
-    assert find_face_model(str(explicit)) == (explicit, "option")
-    assert find_face_model(tmp_path / "absent.task") == (from_env, "environment")
+    assert find_model(FACE_MODEL, explicit) == (explicit, "option")
+    assert find_model(FACE_MODEL, str(explicit)) == (explicit, "option")
+    assert find_model(FACE_MODEL, tmp_path / "absent.task") == (from_env, "environment")
 
 
 def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

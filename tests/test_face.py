@@ -162,20 +162,20 @@ def test_face_leaving_and_returning_is_masked(clips_dir, face_model):
         assert np.count_nonzero(np.diff(mask[:-2].astype(int))) == 1, name
 
 
-def test_fetch_face_model_checks_the_hash_and_leaves_nothing_behind(tmp_path, face_model):
-    from talkscore.paths import FACE_MODEL_FILENAME, fetch_face_model
+def test_fetch_model_checks_the_hash_and_leaves_nothing_behind(tmp_path, face_model):
+    from talkscore.paths import FACE_MODEL, FACE_MODEL_FILENAME, fetch_model
 
     folder = tmp_path / "cache"
-    path = fetch_face_model(face_model.as_uri(), folder)
+    path = fetch_model(FACE_MODEL, folder, url=face_model.as_uri())
     assert path == folder / FACE_MODEL_FILENAME
     assert path.read_bytes() == face_model.read_bytes()
     path.unlink()
     wrong = tmp_path / "wrong.task"
     wrong.write_bytes(b"0" * 1000)
     with pytest.raises(ValueError, match="expected 64184e22"):
-        fetch_face_model(wrong.as_uri(), folder)
+        fetch_model(FACE_MODEL, folder, url=wrong.as_uri())
     with pytest.raises(OSError):
-        fetch_face_model((tmp_path / "missing.task").as_uri(), folder)
+        fetch_model(FACE_MODEL, folder, url=(tmp_path / "missing.task").as_uri())
     assert list(folder.iterdir()) == []
 
 
