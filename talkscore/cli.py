@@ -68,10 +68,10 @@ def info(
     for table in (_versions_table(env), _backends_table(env), _models_table(env)):
         console.print(table)
     if env["models"]["face_landmarker"]["path"] is None:
-        from talkscore.paths import FACE_MODEL_ENV, cache_dir
+        from talkscore.paths import FACE_MODEL, cache_dir
 
         console.print(
-            f"face_landmarker not found: set {FACE_MODEL_ENV} or put it in {cache_dir()}",
+            f"face_landmarker not found: set {FACE_MODEL.env} or put it in {cache_dir()}",
             markup=False,
             soft_wrap=True,
         )
@@ -118,10 +118,11 @@ def models_fetch(
     landmarker, or the speaker networks LR-ASD and Light-ASD (measured, not used to score)."""
     from talkscore.paths import MODEL_FILES, fetch_model
 
-    unknown = [name for name in names or [] if name not in MODEL_FILES]
+    names = names or ["face"]
+    unknown = [name for name in names if name not in MODEL_FILES]
     if unknown:
         fail(f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_FILES)}", 2)
-    for name in names or ["face"]:
+    for name in names:
         model = MODEL_FILES[name]
         try:
             path = fetch_model(model)

@@ -46,7 +46,7 @@ from talkscore.extractors.mouth import DETAIL_NAMES, mouth_detail
 from talkscore.extractors.spectral import audio_frame_mask
 from talkscore.files import atomic_write
 from talkscore.jsonable import jsonable
-from talkscore.paths import FACE_MODEL_SHA256, sha256_file
+from talkscore.paths import FACE_MODEL, sha256_file
 from talkscore.samples import Sample
 from talkscore.settings import Settings
 from talkscore.signals import measure_signals
@@ -124,7 +124,7 @@ class ExtractionSettings(Settings):
         return {
             **asdict(self),
             "schema": FEATURE_SCHEMA_VERSION,
-            "face_model_sha256": FACE_MODEL_SHA256,
+            "face_model_sha256": FACE_MODEL.sha256,
         }
 
 

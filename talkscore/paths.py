@@ -49,9 +49,6 @@ LIGHT_ASD_MODEL = ModelFile(
 )
 #: The model files by the names `talkscore models fetch` takes.
 MODEL_FILES = {"face": FACE_MODEL, "lr-asd": LR_ASD_MODEL, "light-asd": LIGHT_ASD_MODEL}
-FACE_MODEL_FILENAME = FACE_MODEL.filename
-FACE_MODEL_SHA256 = FACE_MODEL.sha256
-FACE_MODEL_ENV = FACE_MODEL.env
 
 _CHUNK = 1 << 20
 

@@ -16,9 +16,6 @@ from talkscore import __version__
 from talkscore.cli import app
 from talkscore.paths import (
     FACE_MODEL,
-    FACE_MODEL_ENV,
-    FACE_MODEL_FILENAME,
-    FACE_MODEL_SHA256,
     MODEL_FILES,
     cache_dir,
     find_model,
@@ -26,7 +23,7 @@ from talkscore.paths import (
 )
 
 COMMANDS = ("info", "score", "batch", "extract", "train", "evaluate")
-REAL_FACE_MODEL = Path("/work/shared/models") / FACE_MODEL_FILENAME
+REAL_FACE_MODEL = Path("/work/shared/models") / FACE_MODEL.filename
 
 runner = CliRunner()
 
@@ -99,7 +96,7 @@ def test_info_json_finds_face_model_from_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     fake = _write(tmp_path / "fake.task")
-    monkeypatch.setenv(FACE_MODEL_ENV, str(fake))
+    monkeypatch.setenv(FACE_MODEL.env, str(fake))
     result = runner.invoke(app, ["info", "--json"])
     assert result.exit_code == 0
     model = json.loads(result.stdout)["models"]["face_landmarker"]
@@ -108,7 +105,7 @@ def test_info_json_finds_face_model_from_environment(
 
 @pytest.mark.skipif(not REAL_FACE_MODEL.is_file(), reason="no shared copy of the face model")
 def test_info_json_accepts_real_face_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(FACE_MODEL_ENV, str(REAL_FACE_MODEL))
+    monkeypatch.setenv(FACE_MODEL.env, str(REAL_FACE_MODEL))
     result = runner.invoke(app, ["info", "--json"])
     assert json.loads(result.stdout)["models"]["face_landmarker"]["sha256_ok"] is True
 
@@ -118,13 +115,13 @@ def test_info_human_output(isolated_env: Path) -> None:
     assert result.exit_code == 0
     assert "torch" in result.stdout
     assert "mediapipe" in result.stdout
-    assert f"set {FACE_MODEL_ENV} or put it in {isolated_env}" in result.stdout
+    assert f"set {FACE_MODEL.env} or put it in {isolated_env}" in result.stdout
 
 
 def test_info_human_output_has_no_hint_when_model_found(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(FACE_MODEL_ENV, str(_write(tmp_path / "fake.task")))
+    monkeypatch.setenv(FACE_MODEL.env, str(_write(tmp_path / "fake.task")))
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 0
     assert "mismatch" in result.stdout
@@ -140,11 +137,11 @@ def test_find_face_model_none(isolated_env: Path) -> None:
 def test_find_face_model_order(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, isolated_env: Path
 ) -> None:
-    cached = _write(isolated_env / FACE_MODEL_FILENAME)
+    cached = _write(isolated_env / FACE_MODEL.filename)
     assert find_model(FACE_MODEL) == (cached, "cache")
 
     from_env = _write(tmp_path / "env.task")
-    monkeypatch.setenv(FACE_MODEL_ENV, str(from_env))
+    monkeypatch.setenv(FACE_MODEL.env, str(from_env))
     assert find_model(FACE_MODEL) == (from_env, "environment")
 
     explicit = _write(tmp_path / "explicit.task")
@@ -168,7 +165,7 @@ def test_sha256_file(tmp_path: Path) -> None:
     data = b"x" * (3 << 20) + b"tail"
     path = _write(tmp_path / "blob", data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
-    assert sha256_file(path) != FACE_MODEL_SHA256
+    assert sha256_file(path) != FACE_MODEL.sha256
 
 
 def test_console_script_help() -> None:

@@ -163,11 +163,11 @@ def test_face_leaving_and_returning_is_masked(clips_dir, face_model):
 
 
 def test_fetch_model_checks_the_hash_and_leaves_nothing_behind(tmp_path, face_model):
-    from talkscore.paths import FACE_MODEL, FACE_MODEL_FILENAME, fetch_model
+    from talkscore.paths import FACE_MODEL, fetch_model
 
     folder = tmp_path / "cache"
     path = fetch_model(FACE_MODEL, folder, url=face_model.as_uri())
-    assert path == folder / FACE_MODEL_FILENAME
+    assert path == folder / FACE_MODEL.filename
     assert path.read_bytes() == face_model.read_bytes()
     path.unlink()
     wrong = tmp_path / "wrong.task"

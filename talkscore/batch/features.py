@@ -12,7 +12,7 @@ from talkscore.batch.jobs import error_line, run_jobs
 from talkscore.extraction import ExtractionSettings, Extractor, FeatureCache, VideoFeatures
 from talkscore.extractors.face import resolve_face_model
 from talkscore.files import unpack
-from talkscore.paths import FACE_MODEL_FILENAME
+from talkscore.paths import FACE_MODEL
 
 
 @dataclass
@@ -70,8 +70,8 @@ class _ShippedJob:
     device: str = "auto"
 
     def __call__(self) -> _Job:
-        folder = unpack({FACE_MODEL_FILENAME: self.face_model})
-        return _Job(self.out, self.settings, str(folder / FACE_MODEL_FILENAME), self.device)
+        folder = unpack({FACE_MODEL.filename: self.face_model})
+        return _Job(self.out, self.settings, str(folder / FACE_MODEL.filename), self.device)
 
 
 def extract_videos(

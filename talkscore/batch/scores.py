@@ -19,7 +19,7 @@ from talkscore.errors import TalkscoreError
 from talkscore.extractors.face import resolve_face_model
 from talkscore.files import atomic_write, unpack
 from talkscore.jsonable import jsonable
-from talkscore.paths import FACE_MODEL_FILENAME
+from talkscore.paths import FACE_MODEL
 from talkscore.report.page import report_name, write_index, write_report
 from talkscore.scoring import Scorer, VideoScore, load_scorer
 from talkscore.tasks import TASKS
@@ -204,9 +204,9 @@ class PackedScoreJob:
 
     def __call__(self) -> Callable[[str], tuple[str, VideoScore | None, str | None]]:
         checkpoint = {f"checkpoint/{name}": data for name, data in self.files.items()}
-        folder = unpack({**checkpoint, FACE_MODEL_FILENAME: self.face_model})
+        folder = unpack({**checkpoint, FACE_MODEL.filename: self.face_model})
         job = ScoreJob(
-            str(folder / "checkpoint"), str(folder / FACE_MODEL_FILENAME), self.max_seconds,
+            str(folder / "checkpoint"), str(folder / FACE_MODEL.filename), self.max_seconds,
             self.report_dir, self.model_name, self.device,
         )  # fmt: skip
         return job()

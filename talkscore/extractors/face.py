@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talkscore.paths import FACE_MODEL, FACE_MODEL_ENV, cache_dir, resolve_model
+from talkscore.paths import FACE_MODEL, cache_dir, resolve_model
 
 NUM_LANDMARKS = 478
 NUM_BLENDSHAPES = 52
@@ -48,7 +48,7 @@ def resolve_face_model(
     """The face_landmarker.task bundle: the option, else the environment variable, else the
     cache; when none has it, downloaded into the cache (if `download`). Checked by sha256."""
     how = (
-        f"pass --face-model PATH, set {FACE_MODEL_ENV}, or put face_landmarker.task in "
+        f"pass --face-model PATH, set {FACE_MODEL.env}, or put face_landmarker.task in "
         f"{cache_dir()} (online: talkscore models fetch)"
     )
     return resolve_model(FACE_MODEL, explicit, how, verify, download)
